@@ -1,0 +1,3 @@
+from memory_server.cli import main
+
+main()

@@ -1,0 +1,217 @@
+"""Typed settings, loaded once at the edge: defaults < config file < environment < flags.
+
+Nothing here runs at import time. `load_settings` is the only function that reads the
+environment or the file system; everything else receives a `Settings`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from memory_server.errors import ConfigError
+
+APP_NAME = "memory-server"
+ENV_PREFIX = "MEMORY_SERVER_"
+USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+# Short environment names for the settings people change most; every other setting is
+# reachable as MEMORY_SERVER_<SECTION>__<FIELD> (e.g. MEMORY_SERVER_RANKING__HALF_LIFE_DAYS).
+ENV_SHORTCUTS: dict[str, tuple[str, ...]] = {
+    "DB": ("store", "path"),
+    "KEY_FILE": ("store", "key_file"),
+    "USER": ("user",),
+    "MODEL": ("embeddings", "model"),
+    "LOG_LEVEL": ("log_level",),
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StoreSettings(_Section):
+    path: Path | None = Field(None, description="Database file; default <data dir>/memory.db")
+    key_file: Path | None = Field(None, description="Key file; default <config dir>/memory.key")
+    busy_timeout_ms: int = Field(5_000, ge=100, le=600_000)
+    write_attempts: int = Field(4, ge=1, le=20, description="Tries to take the write lock before failing")
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+
+class EmbeddingSettings(_Section):
+    model: str = Field(DEFAULT_MODEL, description="Model name or a local sentence-transformers folder")
+    dimension: int = Field(384, ge=8, le=4096)
+    threads: int = Field(1, ge=1, le=64, description="Torch intra-op threads per server process")
+    device: str = "cpu"
+
+
+class FactSettings(_Section):
+    max_content_bytes: int = Field(8_192, ge=64, le=1_000_000)
+    max_tags: int = Field(20, ge=0, le=200)
+    max_tag_chars: int = Field(64, ge=1, le=256)
+    max_category_chars: int = Field(64, ge=1, le=256)
+    duplicate_similarity: float = Field(0.92, ge=0.5, le=1.0)
+    max_ttl_days: float = Field(36_500, gt=0)
+    forget_query_similarity: float = Field(0.55, ge=0.0, le=1.0)
+    max_results: int = Field(50, ge=1, le=500)
+
+
+class RankingSettings(_Section):
+    """How search and context order facts. Tuned on bench/data/retrieval_set.json."""
+
+    candidates: int = Field(60, ge=5, le=1_000, description="Neighbours taken from each retriever")
+    rrf_k: float = Field(20.0, gt=0)
+    vector_weight: float = Field(1.0, ge=0)
+    keyword_weight: float = Field(1.0, ge=0)
+    relevance_weight: float = Field(1.0, ge=0)
+    importance_weight: float = Field(0.15, ge=0)
+    recency_weight: float = Field(0.05, ge=0)
+    use_weight: float = Field(0.03, ge=0)
+    half_life_days: float = Field(30.0, gt=0)
+
+
+class ContextSettings(_Section):
+    default_max_tokens: int = Field(800, ge=50, le=32_000)
+    max_tokens: int = Field(8_000, ge=50, le=200_000)
+
+
+class SweepSettings(_Section):
+    interval_minutes: float = Field(60.0, gt=0)
+
+
+class Settings(BaseModel):
+    """Every setting of the server. `config.example.toml` documents each one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user: str = Field(default_factory=lambda: _default_user())
+    home: Path | None = Field(None, description="One folder for the database and key (tests, portable use)")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    passphrase: SecretStr | None = Field(None, exclude=True)
+    store: StoreSettings = StoreSettings()
+    embeddings: EmbeddingSettings = EmbeddingSettings()
+    facts: FactSettings = FactSettings()
+    ranking: RankingSettings = RankingSettings()
+    context: ContextSettings = ContextSettings()
+    sweep: SweepSettings = SweepSettings()
+
+    @field_validator("user")
+    @classmethod
+    def _user_is_an_identifier(cls, value: str) -> str:
+        if not re.fullmatch(USER_ID_PATTERN, value):
+            raise ValueError(
+                "user must be 1-64 characters of letters, digits, '.', '_', '@' or '-', starting with a letter or digit"
+            )
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        if self.store.path is not None:
+            return self.store.path.expanduser()
+        base = self.home or Path(platformdirs.user_data_dir(APP_NAME))
+        return base.expanduser() / "memory.db"
+
+    @property
+    def key_file_path(self) -> Path:
+        if self.store.key_file is not None:
+            return self.store.key_file.expanduser()
+        base = self.home or Path(platformdirs.user_config_dir(APP_NAME))
+        return base.expanduser() / "memory.key"
+
+
+def _default_user() -> str:
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):
+        return "default"
+    name = re.sub(r"[^A-Za-z0-9._@-]", "_", name)[:64]
+    return name if re.fullmatch(USER_ID_PATTERN, name) else "default"
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings: defaults, then the TOML file, then the environment, then flags.
+
+    `overrides` uses dotted keys for sections (`{"store.path": ...}`); `None` values are
+    ignored, so CLI flags that were not given change nothing.
+    """
+    env = os.environ if env is None else env
+    data: dict[str, Any] = {}
+
+    path = config_file or _path_or_none(env.get(ENV_PREFIX + "CONFIG"))
+    if path is None and default_config_path().is_file():
+        path = default_config_path()
+    if path is not None:
+        _merge(data, _read_toml(path))
+
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in (ENV_PREFIX + "CONFIG", ENV_PREFIX + "PASSPHRASE"):
+            continue
+        key = name.removeprefix(ENV_PREFIX)
+        if key in ENV_SHORTCUTS:
+            _set(data, ENV_SHORTCUTS[key], value)
+        elif key == "HOME":
+            data["home"] = value
+        elif "__" in key:
+            _set(data, tuple(part.lower() for part in key.split("__")), value)
+    if passphrase := env.get(ENV_PREFIX + "PASSPHRASE"):
+        data["passphrase"] = passphrase
+
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set(data, tuple(dotted.split(".")), value)
+
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors()
+        )
+        source = f" (config file {path})" if path else ""
+        raise ConfigError(f"Invalid settings{source}: {problems}. Fix them, or see config.example.toml.") from None
+
+
+def _path_or_none(value: str | None) -> Path | None:
+    return Path(value).expanduser() if value else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.expanduser().open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist. Create it from config.example.toml.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"Config file {path} is not valid TOML: {error}.") from None
+
+
+def _set(data: dict[str, Any], keys: tuple[str, ...], value: Any) -> None:
+    for key in keys[:-1]:
+        data = data.setdefault(key, {})
+        if not isinstance(data, dict):
+            raise ConfigError(f"Setting {'.'.join(keys)} conflicts with a value set for {key}.")
+    data[keys[-1]] = value
+
+
+def _merge(target: dict[str, Any], source: Mapping[str, Any]) -> None:
+    for key, value in source.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = dict(value) if isinstance(value, Mapping) else value

@@ -1,0 +1,74 @@
+"""`memory-server doctor`: a readable health report, one line per check."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from memory_server.config import Settings, load_settings
+from memory_server.errors import MemoryServerError
+
+Echo = Callable[[str], None]
+
+
+def run_checks(flags: dict[str, Any], *, echo: Echo) -> int:
+    """Run every check that can run; returns the number of problems."""
+    problems = 0
+
+    def report(ok: bool, label: str, detail: str) -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        echo(f"{'ok ' if ok else 'FAIL'} {label:<12} {detail}")
+
+    try:
+        settings = load_settings(
+            config_file=flags.get("config"),
+            overrides={"store.path": flags.get("db"), "user": flags.get("user"), "home": flags.get("home")},
+        )
+    except MemoryServerError as error:
+        report(False, "config", str(error))
+        return problems
+    report(True, "config", f"user {settings.user!r}, database {settings.database_path}")
+    if settings.passphrase is not None:
+        report(True, "key", "passphrase from MEMORY_SERVER_PASSPHRASE")
+    else:
+        key_file = settings.key_file_path
+        report(True, "key", f"key file {key_file}" + ("" if key_file.exists() else " (created on first open)"))
+
+    try:
+        asyncio.run(_check_store(settings, report))
+    except MemoryServerError as error:
+        report(False, "database", str(error))
+
+    try:
+        from memory_server.embeddings import SentenceTransformerEncoder
+
+        started = time.perf_counter()
+        encoder = SentenceTransformerEncoder(settings.embeddings)
+        loaded = time.perf_counter() - started
+        [vector] = encoder.encode(["memory-server health check"])
+        report(
+            len(vector) == settings.embeddings.dimension,
+            "model",
+            f"{settings.embeddings.model} loaded in {loaded:.1f}s, {len(vector)} dimensions",
+        )
+    except MemoryServerError as error:
+        report(False, "model", str(error))
+    echo("all checks passed" if not problems else f"{problems} problem(s) found")
+    return problems
+
+
+async def _check_store(settings: Settings, report: Callable[[bool, str, str], None]) -> None:
+    from memory_server.app import open_memory
+
+    async with open_memory(settings, preload_model=False) as memory:
+        features = await memory.db.features()
+        report(True, "database", f"opened {memory.db.path}")
+        report(features["sqlcipher"] != "missing", "encryption", f"SQLCipher {features['sqlcipher']}")
+        report(features["sqlite_vec"] != "missing", "sqlite-vec", features["sqlite_vec"])
+        report(features["fts5"] == "yes", "fts5", "available" if features["fts5"] == "yes" else "missing")
+        steps = await memory.db.applied_migrations()
+        report(True, "schema", ", ".join(steps))
+        report(True, "facts", f"{await memory.facts.count(memory.user_id)} live facts for {memory.user_id!r}")

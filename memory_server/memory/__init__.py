@@ -1,0 +1,1 @@
+"""The domain: facts, ranking, context assembly. Imports nothing from `mcp`."""

@@ -1,0 +1,345 @@
+"""Long-term facts: remember (with de-duplication and supersession), search, forget, sweep."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from memory_server.clock import iso
+from memory_server.config import Settings
+from memory_server.embeddings import Embedder
+from memory_server.errors import InvalidInputError, NotFoundError
+from memory_server.memory import ranking, text
+from memory_server.memory.models import Fact, ForgetResult, RememberResult, ScoreParts, SearchHit, SearchResult
+from memory_server.store import Database
+from memory_server.store import facts as rows
+from memory_server.store.facts import FactFilter, FactRow
+
+log = logging.getLogger(__name__)
+
+SECONDS_PER_DAY = 86_400.0
+MAX_QUERY_BYTES = 2_000
+
+
+def to_model(row: FactRow) -> Fact:
+    return Fact(
+        id=row.id,
+        content=row.content,
+        category=row.category,
+        tags=row.tags,
+        importance=round(row.importance, 4),
+        created_at=iso(row.created_at),
+        updated_at=iso(row.updated_at),
+        last_accessed_at=iso(row.last_accessed_at) if row.last_accessed_at else None,
+        access_count=row.access_count,
+        expires_at=iso(row.expires_at) if row.expires_at else None,
+        supersedes=row.supersedes,
+        superseded_by=row.superseded_by,
+        source_session=row.source_session,
+    )
+
+
+@dataclass(frozen=True)
+class NewFact:
+    content: str
+    importance: float = 0.5
+    category: str | None = None
+    tags: Sequence[str] = ()
+    ttl_days: float | None = None
+    supersedes: int | None = None
+    source_session: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str
+    limit: int = 10
+    category: str | None = None
+    tags: Sequence[str] = ()
+    min_importance: float | None = None
+    include_superseded: bool = False
+
+
+@dataclass(frozen=True)
+class RankedFact:
+    row: FactRow
+    score: float
+    parts: ScoreParts
+
+
+class FactService:
+    """Everything the tools and the CLI do with facts, for one store and one embedder."""
+
+    def __init__(self, db: Database, embedder: Embedder, settings: Settings) -> None:
+        self.db = db
+        self.embedder = embedder
+        self.settings = settings
+
+    @property
+    def now(self) -> float:
+        return self.db.clock()
+
+    # -- remember ------------------------------------------------------------------------
+
+    async def remember(self, user_id: str, new: NewFact) -> RememberResult:
+        content = text.check_text(new.content, field="content", max_bytes=self.settings.facts.max_content_bytes).strip()
+        category = self._check_category(new.category)
+        tags = self._check_tags(new.tags)
+        importance = _check_unit(new.importance, "importance")
+        if new.ttl_days is not None and not 0 < new.ttl_days <= self.settings.facts.max_ttl_days:
+            raise InvalidInputError(
+                f"ttl_days must be more than 0 and at most {self.settings.facts.max_ttl_days:g}; "
+                "omit it for a fact that never expires."
+            )
+        [vector] = await self.embedder.embed([content])
+        key = text.content_key(content)
+
+        async with self.db.write() as conn:
+            now = self.now
+            expires_at = now + new.ttl_days * SECONDS_PER_DAY if new.ttl_days is not None else None
+            live = FactFilter(now=now)
+            if new.supersedes is not None:
+                await self._require_supersedable(conn, user_id, new.supersedes, now)
+            duplicate_id = await rows.find_by_key(conn, user_id, key, live, exclude=new.supersedes)
+            if duplicate_id is None:
+                duplicate_id = await self._near_duplicate(conn, user_id, vector, live, exclude=new.supersedes)
+            if duplicate_id is not None:
+                existing = (await rows.get_facts(conn, user_id, [duplicate_id]))[duplicate_id]
+                await rows.merge_into(
+                    conn, existing, importance=importance, category=category, tags=tags, expires_at=expires_at, now=now
+                )
+                fact_id, status = duplicate_id, "duplicate"
+            else:
+                fact_id = await rows.insert_fact(
+                    conn,
+                    user_id=user_id,
+                    content=content,
+                    key=key,
+                    category=category,
+                    tags=tags,
+                    importance=importance,
+                    now=now,
+                    expires_at=expires_at,
+                    supersedes=new.supersedes,
+                    source_session=new.source_session,
+                    vector=vector,
+                )
+                status = "created"
+            if new.supersedes is not None:
+                await rows.mark_superseded(conn, new.supersedes, fact_id, now)
+            stored = (await rows.get_facts(conn, user_id, [fact_id]))[fact_id]
+        log.info("fact %d %s for user %s", fact_id, status, user_id)
+        return RememberResult(status=status, fact_id=fact_id, superseded_id=new.supersedes, fact=to_model(stored))
+
+    async def _require_supersedable(self, conn: aiosqlite.Connection, user_id: str, fact_id: int, now: float) -> None:
+        found = await rows.get_facts(conn, user_id, [fact_id])
+        old = found.get(fact_id)
+        if old is None or (old.expires_at is not None and old.expires_at <= now):
+            raise NotFoundError(f"supersedes: no fact with id {fact_id}. Use search_facts to find the fact to replace.")
+        if old.superseded_by is not None:
+            raise InvalidInputError(
+                f"supersedes: fact {fact_id} was already replaced by fact {old.superseded_by}. "
+                f"Supersede {old.superseded_by} instead."
+            )
+
+    async def _near_duplicate(
+        self, conn: aiosqlite.Connection, user_id: str, vector: Sequence[float], live: FactFilter, exclude: int | None
+    ) -> int | None:
+        neighbours = await rows.nearest(conn, user_id, vector, k=8)
+        close = [
+            (fact_id, similarity)
+            for fact_id, similarity in neighbours
+            if similarity >= self.settings.facts.duplicate_similarity and fact_id != exclude
+        ]
+        if not close:
+            return None
+        visible = await rows.visible_ids(conn, user_id, [fact_id for fact_id, _ in close], live)
+        return next((fact_id for fact_id, _ in close if fact_id in visible), None)
+
+    def _check_category(self, category: str | None) -> str | None:
+        if category is None or not category.strip():
+            return None
+        limit = self.settings.facts.max_category_chars
+        category = text.check_text(category, field="category").strip().lower()
+        if len(category) > limit:
+            raise InvalidInputError(f"category is longer than {limit} characters. Use a short word such as 'preference'.")
+        return category
+
+    def _check_tags(self, tags: Sequence[str]) -> list[str]:
+        limits = self.settings.facts
+        if len(tags) > limits.max_tags:
+            raise InvalidInputError(f"{len(tags)} tags given; the limit is {limits.max_tags}. Keep the few that matter.")
+        cleaned: list[str] = []
+        for tag in tags:
+            tag = text.check_text(tag, field="tag").strip().lower()
+            if len(tag) > limits.max_tag_chars:
+                raise InvalidInputError(f"tag {tag[:20]!r}... is longer than {limits.max_tag_chars} characters.")
+            if tag not in cleaned:
+                cleaned.append(tag)
+        return cleaned
+
+    # -- search --------------------------------------------------------------------------
+
+    async def search(self, user_id: str, request: SearchRequest) -> SearchResult:
+        if not 1 <= request.limit <= self.settings.facts.max_results:
+            raise InvalidInputError(f"limit must be between 1 and {self.settings.facts.max_results}.")
+        ranked = await self.rank(user_id, request)
+        hits = ranked[: request.limit]
+        if hits:
+            async with self.db.write() as conn:
+                await rows.touch(conn, [hit.row.id for hit in hits], self.now)
+        return SearchResult(
+            hits=[SearchHit(fact=to_model(hit.row), score=round(hit.score, 4), why=hit.parts) for hit in hits]
+        )
+
+    async def rank(self, user_id: str, request: SearchRequest) -> list[RankedFact]:
+        """Hybrid retrieval: nearest neighbours and BM25 fused by rank, then blended with
+        importance, recency and use. Returns every candidate, best first."""
+        text.check_text(request.query, field="query", max_bytes=MAX_QUERY_BYTES)
+        match = text.fts_query(request.query)
+        if match is None:
+            raise InvalidInputError("query has no words to search for. Send words, names or numbers.")
+        where = FactFilter(
+            now=self.now,
+            include_superseded=request.include_superseded,
+            category=self._check_category(request.category),
+            tags=tuple(self._check_tags(request.tags)),
+            min_importance=request.min_importance,
+        )
+        [vector] = await self.embedder.embed([request.query])
+        settings = self.settings.ranking
+        filtered = where.category is not None or where.tags or where.min_importance is not None
+        depth = settings.candidates * (4 if filtered or where.include_superseded else 1)
+        async with self.db.read() as conn:
+            neighbours = await rows.nearest(conn, user_id, vector, depth)
+            visible = await rows.visible_ids(conn, user_id, [fact_id for fact_id, _ in neighbours], where)
+            by_meaning = [(fact_id, sim) for fact_id, sim in neighbours if fact_id in visible][: settings.candidates]
+            by_words = await rows.keyword_matches(conn, user_id, match, where, settings.candidates)
+            candidates = _candidates(by_meaning, by_words)
+            found = await rows.get_facts(conn, user_id, candidates)
+        now = self.now
+        ranked = [self._score(found[c.fact_id], c, now) for c in candidates.values() if c.fact_id in found]
+        ranked.sort(key=lambda item: (-item.score, -item.row.id))
+        return ranked
+
+    def _score(self, row: FactRow, candidate: ranking.Candidate, now: float) -> RankedFact:
+        settings = self.settings.ranking
+        parts = ScoreParts(
+            relevance=round(ranking.fused_relevance(candidate, settings), 4),
+            vector_rank=candidate.vector_rank,
+            keyword_rank=candidate.keyword_rank,
+            similarity=round(candidate.similarity, 4) if candidate.similarity is not None else None,
+            importance=row.importance,
+            recency=round(ranking.recency(now, row.last_accessed_at or row.updated_at, settings.half_life_days), 4),
+            use=round(ranking.use(row.access_count), 4),
+        )
+        score = ranking.blend(
+            relevance=parts.relevance,
+            importance=parts.importance,
+            recency=parts.recency,
+            use=parts.use,
+            ranking=settings,
+        )
+        return RankedFact(row=row, score=score, parts=parts)
+
+    def score_without_query(self, row: FactRow, now: float) -> RankedFact:
+        return self._score(row, ranking.Candidate(fact_id=row.id), now)
+
+    # -- reading -------------------------------------------------------------------------
+
+    async def get(self, user_id: str, fact_id: int) -> Fact:
+        async with self.db.read() as conn:
+            found = await rows.get_facts(conn, user_id, [fact_id])
+        row = found.get(fact_id)
+        if row is None or (row.expires_at is not None and row.expires_at <= self.now):
+            raise _no_such_fact(fact_id)
+        return to_model(row)
+
+    async def live_rows(self, user_id: str, *, limit: int, include_superseded: bool = False) -> list[FactRow]:
+        async with self.db.read() as conn:
+            return await rows.list_facts(
+                conn, user_id, FactFilter(now=self.now, include_superseded=include_superseded), limit=limit
+            )
+
+    async def list(
+        self, user_id: str, *, limit: int = 50, offset: int = 0, category: str | None = None, include_superseded: bool = False
+    ) -> list[Fact]:
+        where = FactFilter(now=self.now, include_superseded=include_superseded, category=self._check_category(category))
+        async with self.db.read() as conn:
+            return [to_model(row) for row in await rows.list_facts(conn, user_id, where, limit=limit, offset=offset)]
+
+    async def count(self, user_id: str) -> int:
+        async with self.db.read() as conn:
+            return await rows.count_facts(conn, user_id, FactFilter(now=self.now))
+
+    # -- forget --------------------------------------------------------------------------
+
+    async def forget(
+        self, user_id: str, *, fact_id: int | None = None, query: str | None = None, dry_run: bool = False
+    ) -> ForgetResult:
+        if (fact_id is None) == (query is None):
+            raise InvalidInputError("Give either fact_id or query (with dry_run=true to preview), not both or neither.")
+        if fact_id is not None:
+            async with self.db.read() as conn:
+                if not await rows.get_facts(conn, user_id, [fact_id]):
+                    raise _no_such_fact(fact_id)
+                ids = await rows.history_of(conn, user_id, fact_id)
+        else:
+            assert query is not None
+            ids = await self._matching(user_id, query)
+        async with self.db.read() as conn:
+            found = await rows.get_facts(conn, user_id, ids)
+        doomed = [found[i] for i in ids if i in found]
+        if not dry_run and doomed:
+            async with self.db.write() as conn:
+                await rows.erase(conn, [row.id for row in doomed])
+            log.info("forgot %d facts for user %s", len(doomed), user_id)
+        return ForgetResult(dry_run=dry_run, deleted=[row.id for row in doomed], facts=[to_model(r) for r in doomed])
+
+    async def _matching(self, user_id: str, query: str) -> list[int]:
+        """Facts a forget-by-query means: close in meaning, or containing every query word."""
+        wanted = set(text.words(query)) - text.STOP_WORDS
+        threshold = self.settings.facts.forget_query_similarity
+        ranked = await self.rank(user_id, SearchRequest(query=query, include_superseded=True))
+        chosen = [
+            item.row.id
+            for item in ranked
+            if (item.parts.similarity or 0.0) >= threshold or (wanted and wanted <= set(text.words(item.row.content)))
+        ]
+        return chosen[: self.settings.facts.max_results]
+
+    # -- lifetime ------------------------------------------------------------------------
+
+    async def sweep_expired(self) -> int:
+        """Delete every expired fact of every user; returns how many."""
+        async with self.db.write() as conn:
+            ids = await rows.expired_ids(conn, self.now)
+            await rows.erase(conn, ids)
+        if ids:
+            log.info("swept %d expired facts", len(ids))
+        return len(ids)
+
+
+def _candidates(by_meaning: list[tuple[int, float]], by_words: list[tuple[int, float]]) -> dict[int, ranking.Candidate]:
+    merged: dict[int, ranking.Candidate] = {}
+    for rank, (fact_id, similarity) in enumerate(by_meaning, start=1):
+        merged[fact_id] = ranking.Candidate(fact_id=fact_id, vector_rank=rank, similarity=similarity)
+    for rank, (fact_id, _) in enumerate(by_words, start=1):
+        previous = merged.get(fact_id, ranking.Candidate(fact_id=fact_id))
+        merged[fact_id] = ranking.Candidate(
+            fact_id=fact_id, vector_rank=previous.vector_rank, keyword_rank=rank, similarity=previous.similarity
+        )
+    return merged
+
+
+def _check_unit(value: float, field: str) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise InvalidInputError(f"{field} must be between 0 and 1 (0.5 is ordinary, 0.9 is essential); got {value}.")
+    return float(value)
+
+
+def _no_such_fact(fact_id: int) -> NotFoundError:
+    return NotFoundError(f"No fact with id {fact_id}. Use search_facts to find the right id.")

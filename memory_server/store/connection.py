@@ -1,0 +1,66 @@
+"""The only place that opens SQLCipher: key first, then pragmas, then sqlite-vec.
+
+There is no fallback to an unencrypted driver.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import sqlcipher3
+import sqlite_vec
+
+from memory_server.errors import StoreError, WrongKeyError
+from memory_server.store.keys import PASSPHRASE_ENV, DatabaseKey
+
+DriverError = sqlcipher3.Error
+OperationalError = sqlcipher3.OperationalError
+SQLITE_VERSION: str = sqlcipher3.sqlite_version
+
+
+def connect(
+    path: Path,
+    key: DatabaseKey,
+    *,
+    busy_timeout_ms: int = 5_000,
+    synchronous: str = "FULL",
+) -> sqlcipher3.Connection:
+    """Open `path` with `key`, check the key, then configure the connection.
+
+    A wrong key or a file that is not a database raises `WrongKeyError` before anything is
+    written, so the file stays byte-for-byte as it was.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    # isolation_level=None: this code issues BEGIN IMMEDIATE / COMMIT itself.
+    conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(f"PRAGMA key = {key.pragma_value}")
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        try:
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlcipher3.DatabaseError:
+            raise WrongKeyError(
+                f"Cannot open {path}: the key ({key.source}) does not match, or the file is not a "
+                f"memory-server database. The file was not changed. Use the passphrase or key file "
+                f"it was created with (set {PASSPHRASE_ENV}), or point --db at another file."
+            ) from None
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"Cannot switch {path} to WAL mode (got {mode}); put the database on a local disk.")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        conn.execute("PRAGMA secure_delete = ON")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        conn.enable_load_extension(True)
+        try:
+            sqlite_vec.load(conn)
+        finally:
+            conn.enable_load_extension(False)
+    except BaseException:
+        conn.close()
+        raise
+    return conn

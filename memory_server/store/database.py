@@ -1,0 +1,238 @@
+"""One encrypted connection per process, driven through aiosqlite, with explicit transactions.
+
+Concurrency model: every process (each MCP host starts its own) has one connection. Inside a
+process an asyncio lock serializes units of work, so one coroutine's transaction never sees
+another's statements. Across processes SQLite's WAL lets readers run beside one writer;
+writers take the lock up front with `BEGIN IMMEDIATE`, waiting up to `busy_timeout`, and
+the whole attempt is retried a bounded number of times before the call fails loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from memory_server.clock import Clock, system_clock
+from memory_server.config import Settings
+from memory_server.errors import ModelMismatchError, SchemaError, StoreBusyError, StoreError
+from memory_server.store import connection
+from memory_server.store.keys import DatabaseKey, key_file_key, passphrase_key
+from memory_server.store.migrations import MIGRATIONS, Migration, SchemaContext
+
+log = logging.getLogger(__name__)
+
+Row = tuple[Any, ...]
+
+
+def resolve_key(settings: Settings) -> DatabaseKey:
+    if settings.passphrase is not None:
+        return passphrase_key(settings.passphrase.get_secret_value())
+    path = settings.database_path
+    exists = path.exists() and path.stat().st_size > 0
+    return key_file_key(settings.key_file_path, database_exists=exists)
+
+
+class Database:
+    """The open store. Use `async with Database.open(settings) as db:`."""
+
+    def __init__(self, conn: aiosqlite.Connection, settings: Settings, clock: Clock) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self.settings = settings
+        self.path = settings.database_path
+        self.clock = clock
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls, settings: Settings, *, clock: Clock = system_clock, key: DatabaseKey | None = None
+    ) -> AsyncIterator[Database]:
+        """Connect, check the key, migrate and check the embedding model: no half-open store."""
+        key = key or resolve_key(settings)
+        path: Path = settings.database_path
+
+        # Connect (and check the key) before aiosqlite's thread exists, so a refusal leaves
+        # nothing running; the checked connection is then handed to that thread.
+        raw = await asyncio.to_thread(
+            connection.connect,
+            path,
+            key,
+            busy_timeout_ms=settings.store.busy_timeout_ms,
+            synchronous=settings.store.synchronous,
+        )
+        conn = aiosqlite.Connection(lambda: raw, iter_chunk_size=256)
+        await conn
+        db = cls(conn, settings, clock)
+        try:
+            await db._migrate()
+            await db._check_model()
+            yield db
+        finally:
+            await conn.close()
+
+    # -- units of work -------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A consistent snapshot for several reads."""
+        async with self._lock:
+            await self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                await self._conn.execute("COMMIT")
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A write transaction: committed durably when the block exits, rolled back on error."""
+        async with self._lock:
+            await self._begin_immediate()
+            try:
+                yield self._conn
+            except BaseException:
+                await self._conn.rollback()
+                raise
+            try:
+                await self._conn.execute("COMMIT")
+            except connection.DriverError as error:
+                await self._conn.rollback()
+                raise StoreError(f"The write could not be committed ({error}); nothing was saved. Retry.") from None
+
+    async def _begin_immediate(self) -> None:
+        attempts = self.settings.store.write_attempts
+        started = time.monotonic()
+        for attempt in range(1, attempts + 1):
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                return
+            except connection.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
+                log.warning("write lock busy (attempt %d of %d)", attempt, attempts)
+                await asyncio.sleep(0.01 * attempt)
+        waited = time.monotonic() - started
+        raise StoreBusyError(
+            f"Another process held the database write lock for {waited:.1f}s; nothing was written. "
+            "Retry the call in a moment."
+        )
+
+    async def fetchall(self, conn: aiosqlite.Connection, sql: str, params: Any = ()) -> list[Row]:
+        async with conn.execute(sql, params) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]
+
+    async def fetchone(self, conn: aiosqlite.Connection, sql: str, params: Any = ()) -> Row | None:
+        async with conn.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return tuple(row) if row is not None else None
+
+    async def scalar(self, sql: str, params: Any = ()) -> Any:
+        async with self.read() as conn:
+            row = await self.fetchone(conn, sql, params)
+        return row[0] if row else None
+
+    # -- schema --------------------------------------------------------------------------
+
+    async def applied_migrations(self) -> list[str]:
+        async with self.read() as conn:
+            return await self._applied(conn)
+
+    async def _applied(self, conn: aiosqlite.Connection) -> list[str]:
+        exists = await self.fetchone(
+            conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        )
+        if not exists:
+            return []
+        return [row[0] for row in await self.fetchall(conn, "SELECT name FROM schema_migrations ORDER BY name")]
+
+    async def _migrate(self) -> None:
+        known = [m.name for m in MIGRATIONS]
+        applied = await self.applied_migrations()
+        unknown = sorted(set(applied) - set(known))
+        if unknown:
+            raise SchemaError(
+                f"{self.path} was written by a newer memory-server (schema steps {', '.join(unknown)}). "
+                "Upgrade memory-server; this version will not touch the file."
+            )
+        context = SchemaContext(embedding_dimension=self.settings.embeddings.dimension)
+        for migration in MIGRATIONS:
+            if migration.name not in applied:
+                await self._apply(migration, context)
+
+    async def _apply(self, migration: Migration, context: SchemaContext) -> None:
+        async with self.write() as conn:
+            # Another process may have applied it while this one waited for the lock.
+            if migration.name in await self._applied(conn):
+                return
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+            try:
+                for statement in migration.statements(context):
+                    await conn.execute(statement)
+            except connection.DriverError as error:
+                raise SchemaError(
+                    f"Schema step {migration.name} failed on {self.path}: {error}. The database was left "
+                    "as it was before the step. Report this with `memory-server doctor` output."
+                ) from error
+            await conn.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (migration.name, self.clock())
+            )
+            log.info("applied schema step %s", migration.name)
+
+    async def _check_model(self) -> None:
+        """Record the embedding model on first use; refuse a database embedded with another."""
+        model = self.settings.embeddings.model
+        dimension = str(self.settings.embeddings.dimension)
+        async with self.write() as conn:
+            rows = dict(
+                await self.fetchall(
+                    conn, "SELECT key, value FROM meta WHERE key IN ('embedding_model', 'embedding_dimension')"
+                )
+            )
+            if not rows:
+                await conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("embedding_model", model),
+                        ("embedding_dimension", dimension),
+                        ("created_at", str(self.clock())),
+                    ],
+                )
+                return
+        if rows.get("embedding_model") != model or rows.get("embedding_dimension") != dimension:
+            raise ModelMismatchError(
+                f"{self.path} holds embeddings of model {rows.get('embedding_model')!r} "
+                f"(dimension {rows.get('embedding_dimension')}), but the configured model is {model!r} "
+                f"(dimension {dimension}). Set embeddings.model back, or run `memory-server reindex` "
+                "to re-embed every fact with the configured model."
+            )
+
+    async def meta(self) -> dict[str, str]:
+        async with self.read() as conn:
+            return dict(await self.fetchall(conn, "SELECT key, value FROM meta"))
+
+    async def set_meta(self, conn: aiosqlite.Connection, key: str, value: str) -> None:
+        await conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    async def features(self) -> dict[str, str]:
+        """Versions of what the store relies on, for `doctor` and the status resource."""
+        async with self.read() as conn:
+            cipher = await self.fetchone(conn, "PRAGMA cipher_version")
+            options = {row[0] for row in await self.fetchall(conn, "PRAGMA compile_options")}
+            vec = await self.fetchone(conn, "SELECT vec_version()")
+        return {
+            "sqlite": connection.SQLITE_VERSION,
+            "sqlcipher": cipher[0] if cipher else "missing",
+            "sqlite_vec": vec[0] if vec else "missing",
+            "fts5": "yes" if "ENABLE_FTS5" in options else "no",
+        }

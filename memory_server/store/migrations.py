@@ -1,0 +1,111 @@
+"""Ordered, named, transactional schema steps, tracked in `schema_migrations`.
+
+Each step runs in its own `BEGIN IMMEDIATE` transaction together with the row that records
+it, so a crash leaves the database either before or after the step, never in between.
+A step is never edited once released: change the schema with a new step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SchemaContext:
+    """Values a step may need that only the configuration knows."""
+
+    embedding_dimension: int
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    statements: Callable[[SchemaContext], list[str]]
+
+
+def _m001_facts(ctx: SchemaContext) -> list[str]:
+    return [
+        # Settings of the store itself: embedding model id and dimension, creation time.
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT",
+        """CREATE TABLE facts (
+            id INTEGER PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            content TEXT NOT NULL,
+            content_key TEXT NOT NULL,          -- hash of the normalized text: exact-duplicate lookup
+            category TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',    -- JSON array of strings
+            importance REAL NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            last_accessed_at REAL,
+            access_count INTEGER NOT NULL DEFAULT 0,
+            expires_at REAL,
+            supersedes INTEGER,
+            superseded_by INTEGER,
+            source_session TEXT
+        ) STRICT""",
+        "CREATE INDEX facts_by_user ON facts (user_id, superseded_by, importance DESC)",
+        "CREATE INDEX facts_by_key ON facts (user_id, content_key)",
+        "CREATE INDEX facts_by_expiry ON facts (expires_at) WHERE expires_at IS NOT NULL",
+        # Contentless: the text lives once, in `facts`; contentless_delete lets rows be deleted.
+        """CREATE VIRTUAL TABLE fact_fts USING fts5(
+            content, tags, category,
+            content='', contentless_delete=1,
+            tokenize='porter unicode61 remove_diacritics 2'
+        )""",
+        # Deleting a row removes its terms from the index pages too, not just marks them.
+        "INSERT INTO fact_fts (fact_fts, rank) VALUES ('secure-delete', 1)",
+        f"""CREATE VIRTUAL TABLE fact_vectors USING vec0(
+            fact_id INTEGER PRIMARY KEY,
+            user_id TEXT PARTITION KEY,
+            embedding float[{ctx.embedding_dimension}] distance_metric=cosine
+        )""",
+    ]
+
+
+def _m002_sessions(ctx: SchemaContext) -> list[str]:
+    return [
+        """CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,                -- unguessable handle, at least 96 random bits
+            user_id TEXT NOT NULL,
+            agent_name TEXT,
+            created_at REAL NOT NULL,
+            last_active_at REAL NOT NULL,
+            ttl_hours REAL NOT NULL,
+            expires_at REAL NOT NULL            -- last_active_at + ttl; moved on every activity
+        ) STRICT""",
+        "CREATE INDEX sessions_by_user ON sessions (user_id, last_active_at DESC)",
+        "CREATE INDEX sessions_by_expiry ON sessions (expires_at)",
+        """CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,               -- 1, 2, 3... within the session
+            role TEXT NOT NULL,
+            name TEXT,
+            content TEXT NOT NULL,
+            tokens INTEGER NOT NULL,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            compacted INTEGER NOT NULL DEFAULT 0,  -- 1 once folded into a summary: kept, not sent
+            UNIQUE (session_id, seq)
+        ) STRICT""",
+        """CREATE TABLE summaries (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL,
+            content TEXT NOT NULL,
+            covers_through_seq INTEGER NOT NULL,   -- every message up to this seq is summarized
+            source TEXT NOT NULL,                  -- 'host' (written by the host's model) or 'local'
+            tokens INTEGER NOT NULL,
+            created_at REAL NOT NULL
+        ) STRICT""",
+        "CREATE INDEX summaries_by_session ON summaries (session_id, id DESC)",
+    ]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("001_facts", _m001_facts),
+    Migration("002_sessions", _m002_sessions),
+)

@@ -1,0 +1,48 @@
+"""Start the real `memory-server` as a subprocess and drive it with the official MCP client."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from mcp import Client, StdioServerParameters
+from mcp.types import CallToolResult
+
+
+def server_parameters(home: Path, *args: str, env: Mapping[str, str] | None = None) -> StdioServerParameters:
+    environment = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "MEMORY_SERVER_HOME": str(home),
+        "MEMORY_SERVER_USER": "alice",
+        "MEMORY_SERVER_LOG_LEVEL": "WARNING",
+    }
+    environment.update(env or {})
+    return StdioServerParameters(command=sys.executable, args=["-m", "memory_server", *args], env=environment)
+
+
+@asynccontextmanager
+async def stdio_client(home: Path, *args: str, env: Mapping[str, str] | None = None) -> AsyncIterator[Client]:
+    async with Client(server_parameters(home, *args, env=env), mode="legacy") as client:
+        yield client
+
+
+async def call(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    """Call a tool that must succeed; return its structured answer."""
+    result: CallToolResult = await client.call_tool(tool, arguments)
+    assert not result.is_error, f"{tool} failed: {result.content[0].text if result.content else result}"
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+async def call_error(client: Client, tool: str, **arguments: Any) -> str:
+    """Call a tool that must fail; return the error text the model would read."""
+    result: CallToolResult = await client.call_tool(tool, arguments)
+    assert result.is_error, f"{tool} unexpectedly succeeded: {result.structured_content}"
+    return result.content[0].text  # type: ignore[union-attr]
