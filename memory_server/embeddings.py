@@ -41,7 +41,10 @@ class SentenceTransformerEncoder:
 
     def __init__(self, settings: EmbeddingSettings) -> None:
         import torch  # heavy imports stay here, off the import path of the server
+        import transformers
         from sentence_transformers import SentenceTransformer
+
+        transformers.utils.logging.disable_progress_bar()  # stderr stays readable
 
         torch.set_num_threads(settings.threads)
         location = resolve_model_location(settings.model)
