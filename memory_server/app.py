@@ -14,8 +14,11 @@ from dataclasses import dataclass
 from memory_server.clock import Clock, system_clock
 from memory_server.config import Settings
 from memory_server.embeddings import BackgroundEmbedder, Embedder
+from memory_server.memory.checkpoints import CheckpointService
 from memory_server.memory.context import ContextBuilder
 from memory_server.memory.facts import FactService
+from memory_server.memory.sessions import SessionService
+from memory_server.memory.tool_calls import ToolCallService
 from memory_server.store import Database
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,9 @@ class Memory:
     embedder: Embedder
     facts: FactService
     context: ContextBuilder
+    checkpoints: CheckpointService
+    tool_calls: ToolCallService
+    sessions: SessionService
 
     @property
     def user_id(self) -> str:
@@ -35,7 +41,11 @@ class Memory:
 
     async def sweep(self) -> dict[str, int]:
         """Delete everything whose lifetime has ended. Returns counts per kind."""
-        return {"facts": await self.facts.sweep_expired()}
+        return {
+            "facts": await self.facts.sweep_expired(),
+            "threads": await self.checkpoints.sweep_expired(),
+            "sessions": await self.sessions.sweep_expired(),
+        }
 
     async def sweep_forever(self) -> None:
         """The periodic sweeper; a failed sweep is logged and tried again next interval."""
@@ -67,7 +77,17 @@ async def open_memory(
     try:
         async with Database.open(settings, clock=clock) as db:
             facts = FactService(db, embedder, settings)
-            yield Memory(settings=settings, db=db, embedder=embedder, facts=facts, context=ContextBuilder(facts))
+            sessions = SessionService(db, embedder, settings)
+            yield Memory(
+                settings=settings,
+                db=db,
+                embedder=embedder,
+                facts=facts,
+                context=ContextBuilder(facts, sessions=sessions),
+                checkpoints=CheckpointService(db, settings),
+                tool_calls=ToolCallService(db, settings),
+                sessions=sessions,
+            )
     finally:
         if own_embedder and isinstance(embedder, BackgroundEmbedder):
             embedder.close()

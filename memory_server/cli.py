@@ -24,12 +24,17 @@ T = TypeVar("T")
 
 
 def _settings(ctx: click.Context) -> Settings:
-    settings = ctx.obj.get("settings")
+    settings: Settings | None = ctx.obj.get("settings")
     if settings is None:
         flags = ctx.obj["flags"]
         settings = load_settings(
             config_file=flags["config"],
-            overrides={"store.path": flags["db"], "user": flags["user"], "home": flags["home"], "log_level": flags["log_level"]},
+            overrides={
+                "store.path": flags["db"],
+                "user": flags["user"],
+                "home": flags["home"],
+                "log_level": flags["log_level"],
+            },
         )
         ctx.obj["settings"] = settings
     return settings
@@ -71,7 +76,7 @@ class _Group(click.Group):
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), help="Log level (stderr).")
 @click.version_option(__version__, prog_name="memory-server")
 @click.pass_context
-def main(ctx: click.Context, **flags: Any) -> None:
+def main(ctx: click.Context, /, **flags: Any) -> None:
     """Local, encrypted memory for AI agents, over MCP.
 
     With no command, serves MCP over stdio (what an MCP host runs).
@@ -129,7 +134,8 @@ def sweep(ctx: click.Context) -> None:
     """
 
     async def work(memory: Any) -> dict[str, int]:
-        return await memory.sweep()
+        swept: dict[str, int] = await memory.sweep()
+        return swept
 
     click.echo(json.dumps(_run(ctx, work)))
 
@@ -156,7 +162,7 @@ def facts() -> None:
 @click.option("--supersedes", type=int, help="Id of the fact this one replaces.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def facts_add(ctx: click.Context, content: str, as_json: bool, **options: Any) -> None:
+def facts_add(ctx: click.Context, /, content: str, as_json: bool, **options: Any) -> None:
     """Remember a fact.
 
     Example:
@@ -172,7 +178,10 @@ def facts_add(ctx: click.Context, content: str, as_json: bool, **options: Any) -
     if as_json:
         click.echo(result.model_dump_json(indent=2))
     else:
-        click.echo(f"{result.status}: fact {result.fact_id}" + (f" (replaces {result.superseded_id})" if result.superseded_id else ""))
+        click.echo(
+            f"{result.status}: fact {result.fact_id}"
+            + (f" (replaces {result.superseded_id})" if result.superseded_id else "")
+        )
 
 
 @facts.command("search")
@@ -213,7 +222,7 @@ def facts_search(ctx: click.Context, query: str, limit: int, category: str | Non
 @click.option("--all", "include_superseded", is_flag=True, help="Include superseded facts.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def facts_list(ctx: click.Context, as_json: bool, **options: Any) -> None:
+def facts_list(ctx: click.Context, /, as_json: bool, **options: Any) -> None:
     """List facts, most important first.
 
     Example:
@@ -222,7 +231,7 @@ def facts_list(ctx: click.Context, as_json: bool, **options: Any) -> None:
     """
 
     async def work(memory: Any) -> Any:
-        return await memory.facts.list(memory.user_id, **options)
+        return await memory.facts.list_facts(memory.user_id, **options)
 
     found = _run(ctx, work)
     if as_json:
@@ -256,3 +265,178 @@ def facts_forget(ctx: click.Context, fact_id: int | None, query: str | None, dry
         return
     verb = "would erase" if dry_run else "erased"
     click.echo(f"{verb} {len(result.deleted)} fact(s): {', '.join(map(str, result.deleted)) or '-'}")
+
+
+# -- threads (checkpoints) -----------------------------------------------------------------
+
+
+@main.group()
+def threads() -> None:
+    """List threads and show their checkpoints (what save_checkpoint stored).
+
+    Example:
+
+        memory-server threads show review-123
+    """
+
+
+@threads.command("list")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def threads_list(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """List threads with checkpoints, most recently saved first.
+
+    Example:
+
+        memory-server threads list
+    """
+
+    async def work(memory: Any) -> Any:
+        return await memory.checkpoints.threads(memory.user_id, limit=limit)
+
+    found = _run(ctx, work)
+    if as_json:
+        click.echo(json.dumps([item.model_dump() for item in found], indent=2))
+        return
+    for item in found:
+        click.echo(
+            f"{item.thread_id}  step {item.latest_step} (checkpoint {item.latest_checkpoint_id})  "
+            f"{item.checkpoints} checkpoints  saved {item.last_saved_at}  expires {item.expires_at}"
+        )
+    if not found:
+        click.echo("(no threads)")
+
+
+@threads.command("show")
+@click.argument("thread_id")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--state", "with_state", is_flag=True, help="Also print the latest state (hash verified).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def threads_show(ctx: click.Context, thread_id: str, limit: int, with_state: bool, as_json: bool) -> None:
+    """Show a thread's checkpoints, newest first; with --state, the latest state too.
+
+    Example:
+
+        memory-server threads show review-123 --state
+    """
+
+    async def work(memory: Any) -> Any:
+        history = await memory.checkpoints.history(memory.user_id, thread_id, limit=limit)
+        latest = await memory.checkpoints.restore(memory.user_id, thread_id) if with_state else None
+        return history, latest
+
+    history, latest = _run(ctx, work)
+    if as_json:
+        data = history.model_dump()
+        if latest is not None:
+            data["latest_state"] = latest.state
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"thread {history.thread_id}: {history.total} checkpoints, expires {history.expires_at}")
+    for item in history.checkpoints:
+        label = f"  {item.label}" if item.label else ""
+        click.echo(
+            f"{item.id}  step {item.step}  parent {item.parent_id or '-'}  {item.created_at}  "
+            f"{item.size_bytes} bytes  {item.hash[:12]}{label}"
+        )
+    if latest is not None:
+        click.echo(f"\nstate of checkpoint {latest.checkpoint_id}:")
+        click.echo(json.dumps(latest.state, indent=2, ensure_ascii=False))
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+
+@main.group()
+def sessions() -> None:
+    """List, show and expire conversation sessions.
+
+    Example:
+
+        memory-server sessions list
+    """
+
+
+@sessions.command("list")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def sessions_list(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """List live sessions, most recently active first.
+
+    Example:
+
+        memory-server sessions list --limit 10
+    """
+
+    async def work(memory: Any) -> Any:
+        return await memory.sessions.list_sessions(memory.user_id, limit=limit)
+
+    found = _run(ctx, work)
+    if as_json:
+        click.echo(json.dumps([item.model_dump() for item in found], indent=2))
+        return
+    for item in found:
+        totals = item.totals
+        agent = f"  ({item.agent_name})" if item.agent_name else ""
+        click.echo(
+            f"{item.id}  {totals.messages} messages  {totals.tokens} tokens  ${totals.cost_usd:.4f}  "
+            f"active {item.last_active_at}  expires {item.expires_at}{agent}"
+        )
+    if not found:
+        click.echo("(no sessions)")
+
+
+@sessions.command("show")
+@click.argument("session_id")
+@click.option("--all", "show_all", is_flag=True, help="Every stored message, summarized ones included.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def sessions_show(ctx: click.Context, session_id: str, show_all: bool, as_json: bool) -> None:
+    """Show a session: its summary and recent messages (or, with --all, every message).
+
+    Example:
+
+        memory-server sessions show ses_AbC... --all
+    """
+
+    async def work(memory: Any) -> Any:
+        window = await memory.sessions.context(memory.user_id, session_id)
+        history = await memory.sessions.history(memory.user_id, session_id) if show_all else None
+        return window, history
+
+    window, history = _run(ctx, work)
+    if as_json:
+        data = window.model_dump()
+        if history is not None:
+            data["history"] = [message.model_dump() for message in history]
+        click.echo(json.dumps(data, indent=2))
+        return
+    totals = window.totals
+    click.echo(
+        f"session {window.session_id}: {totals.messages} messages, {totals.tokens} tokens, ${totals.cost_usd:.4f}"
+    )
+    if window.summary:
+        click.echo(f"\nsummary ({window.summary.source}, through message {window.summary.covers_through_seq}):")
+        click.echo(window.summary.content)
+    click.echo("")
+    for message in history if history is not None else [*window.system, *window.messages]:
+        click.echo(f"[{message.seq}] {message.role}{f' ({message.name})' if message.name else ''}: {message.content}")
+
+
+@sessions.command("gc")
+@click.pass_context
+def sessions_gc(ctx: click.Context) -> None:
+    """Erase sessions idle past their TTL, with their messages and summaries (the server also does this).
+
+    Example:
+
+        memory-server sessions gc
+    """
+
+    async def work(memory: Any) -> int:
+        return int(await memory.sessions.sweep_expired())
+
+    click.echo(f"erased {_run(ctx, work)} expired session(s)")

@@ -69,13 +69,12 @@ class RankingSettings(_Section):
     """How search and context order facts. Tuned on bench/data/retrieval_set.json."""
 
     candidates: int = Field(60, ge=5, le=1_000, description="Neighbours taken from each retriever")
-    rrf_k: float = Field(20.0, gt=0)
-    vector_weight: float = Field(1.0, ge=0)
-    keyword_weight: float = Field(1.0, ge=0)
+    keyword_weight: float = Field(1.2, ge=0, description="Boost for a fact holding all the query's words")
+    keyword_sharpness: float = Field(4.0, ge=1, le=16, description="Power on keyword coverage")
     relevance_weight: float = Field(1.0, ge=0)
-    importance_weight: float = Field(0.15, ge=0)
-    recency_weight: float = Field(0.05, ge=0)
-    use_weight: float = Field(0.03, ge=0)
+    importance_weight: float = Field(0.02, ge=0)
+    recency_weight: float = Field(0.005, ge=0)
+    use_weight: float = Field(0.003, ge=0)
     half_life_days: float = Field(30.0, gt=0)
 
 
@@ -86,6 +85,44 @@ class ContextSettings(_Section):
 
 class SweepSettings(_Section):
     interval_minutes: float = Field(60.0, gt=0)
+
+
+class CheckpointSettings(_Section):
+    """Checkpoints of a thread's task state (save_checkpoint / restore_checkpoint)."""
+
+    max_state_bytes: int = Field(262_144, ge=1_024, le=16_777_216, description="Largest state, as canonical JSON")
+    keep_per_thread: int = Field(20, ge=1, le=10_000, description="Newest checkpoints kept per thread")
+    ttl_days: float = Field(30.0, gt=0, description="A thread is deleted this long after its last checkpoint")
+    max_thread_id_chars: int = Field(128, ge=8, le=512)
+    max_label_chars: int = Field(200, ge=1, le=4_000)
+    max_list: int = Field(100, ge=1, le=10_000, description="Most checkpoints one list_checkpoints answer holds")
+
+
+class AuditSettings(_Section):
+    """The tool-call audit (record_tool_call) and its per-session run totals."""
+
+    max_output_chars: int = Field(2_000, ge=64, le=1_000_000, description="Longer outputs keep a head, length, hash")
+    max_input_chars: int = Field(4_000, ge=64, le=1_000_000, description="Longer inputs keep a head, length, hash")
+    max_tool_name_chars: int = Field(128, ge=8, le=512)
+    resource_calls: int = Field(50, ge=1, le=10_000, description="Latest calls shown by the audit resource")
+
+
+class SessionSettings(_Section):
+    """Conversation sessions: lifetime, size limits, the context window and summaries."""
+
+    ttl_hours: float = Field(720.0, gt=0, description="A session expires after this long without activity")
+    max_ttl_hours: float = Field(87_600.0, gt=0, description="Largest ttl_hours a caller may ask for")
+    max_messages_per_call: int = Field(500, ge=1, le=100_000)
+    max_messages_per_session: int = Field(50_000, ge=1, le=10_000_000)
+    max_message_bytes: int = Field(65_536, ge=64, le=10_000_000)
+    max_name_chars: int = Field(64, ge=1, le=256, description="Tool name of a message, and agent_name")
+    max_summary_bytes: int = Field(16_384, ge=256, le=1_000_000, description="Host-written summary size limit")
+    summarize_after_tokens: int = Field(6_000, ge=100, description="should_summarize past this many unsummarized")
+    default_window_messages: int = Field(20, ge=1, le=10_000)
+    max_window_messages: int = Field(500, ge=1, le=10_000)
+    summary_max_tokens: int = Field(400, ge=50, le=8_000, description="Length of a locally made summary")
+    summary_max_sentences: int = Field(2_000, ge=10, le=100_000, description="Sentences the local summarizer weighs")
+    max_list: int = Field(200, ge=1, le=10_000, description="Sessions listed at most at once")
 
 
 class Settings(BaseModel):
@@ -103,6 +140,9 @@ class Settings(BaseModel):
     ranking: RankingSettings = RankingSettings()
     context: ContextSettings = ContextSettings()
     sweep: SweepSettings = SweepSettings()
+    checkpoints: CheckpointSettings = CheckpointSettings()
+    audit: AuditSettings = AuditSettings()
+    sessions: SessionSettings = SessionSettings()
 
     @field_validator("user")
     @classmethod
@@ -180,9 +220,7 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in error.errors())
         source = f" (config file {path})" if path else ""
         raise ConfigError(f"Invalid settings{source}: {problems}. Fix them, or see config.example.toml.") from None
 

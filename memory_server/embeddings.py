@@ -44,7 +44,7 @@ class SentenceTransformerEncoder:
         import transformers
         from sentence_transformers import SentenceTransformer
 
-        transformers.utils.logging.disable_progress_bar()  # stderr stays readable
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # quiet stderr
 
         torch.set_num_threads(settings.threads)
         location = resolve_model_location(settings.model)

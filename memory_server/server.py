@@ -14,7 +14,11 @@ from memory_server.app import Memory, open_memory
 from memory_server.clock import Clock, system_clock
 from memory_server.config import Settings
 from memory_server.embeddings import Embedder
+from memory_server.resources import run_state as run_state_views
+from memory_server.resources import sessions as session_views
 from memory_server.tools import facts as fact_tools
+from memory_server.tools import run_state as run_state_tools
+from memory_server.tools import sessions as session_tools
 
 log = logging.getLogger(__name__)
 
@@ -55,5 +59,9 @@ def build_server(settings: Settings, *, embedder: Embedder | None = None, clock:
         log_level=settings.log_level,
     )
     fact_tools.register(server)
+    run_state_tools.register(server)
     resources.register(server, current)
+    run_state_views.register(server, current)
+    session_tools.register(server)
+    session_views.register(server, current)
     return server

@@ -46,7 +46,7 @@ def real_encoder() -> Iterator[Encoder]:
     """The real all-MiniLM-L6-v2, loaded once for the whole run."""
     from memory_server.embeddings import SentenceTransformerEncoder
 
-    yield SentenceTransformerEncoder(Settings(user="alice").embeddings)
+    return SentenceTransformerEncoder(Settings(user="alice").embeddings)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import aiosqlite
 
@@ -106,6 +107,7 @@ class FactService:
             duplicate_id = await rows.find_by_key(conn, user_id, key, live, exclude=new.supersedes)
             if duplicate_id is None:
                 duplicate_id = await self._near_duplicate(conn, user_id, vector, live, exclude=new.supersedes)
+            status: Literal["created", "duplicate"]
             if duplicate_id is not None:
                 existing = (await rows.get_facts(conn, user_id, [duplicate_id]))[duplicate_id]
                 await rows.merge_into(
@@ -165,13 +167,17 @@ class FactService:
         limit = self.settings.facts.max_category_chars
         category = text.check_text(category, field="category").strip().lower()
         if len(category) > limit:
-            raise InvalidInputError(f"category is longer than {limit} characters. Use a short word such as 'preference'.")
+            raise InvalidInputError(
+                f"category is longer than {limit} characters. Use a short word such as 'preference'."
+            )
         return category
 
     def _check_tags(self, tags: Sequence[str]) -> list[str]:
         limits = self.settings.facts
         if len(tags) > limits.max_tags:
-            raise InvalidInputError(f"{len(tags)} tags given; the limit is {limits.max_tags}. Keep the few that matter.")
+            raise InvalidInputError(
+                f"{len(tags)} tags given; the limit is {limits.max_tags}. Keep the few that matter."
+            )
         cleaned: list[str] = []
         for tag in tags:
             tag = text.check_text(tag, field="tag").strip().lower()
@@ -196,10 +202,12 @@ class FactService:
         )
 
     async def rank(self, user_id: str, request: SearchRequest) -> list[RankedFact]:
-        """Hybrid retrieval: nearest neighbours and BM25 fused by rank, then blended with
-        importance, recency and use. Returns every candidate, best first."""
+        """Hybrid retrieval: nearest neighbours by meaning and BM25 keyword matches, scored by
+        relevance (see `ranking`) blended with importance, recency and use. Every candidate,
+        best first."""
         text.check_text(request.query, field="query", max_bytes=MAX_QUERY_BYTES)
-        match = text.fts_query(request.query)
+        terms = text.query_terms(request.query)
+        match = text.fts_query(terms)
         if match is None:
             raise InvalidInputError("query has no words to search for. Send words, names or numbers.")
         where = FactFilter(
@@ -218,26 +226,31 @@ class FactService:
             visible = await rows.visible_ids(conn, user_id, [fact_id for fact_id, _ in neighbours], where)
             by_meaning = [(fact_id, sim) for fact_id, sim in neighbours if fact_id in visible][: settings.candidates]
             by_words = await rows.keyword_matches(conn, user_id, match, where, settings.candidates)
-            candidates = _candidates(by_meaning, by_words)
-            found = await rows.get_facts(conn, user_id, candidates)
+            documents, containing = await rows.term_documents(conn, terms)
+            meaning = dict(by_meaning)
+            meaning |= await rows.similarities(conn, user_id, vector, [i for i, _ in by_words if i not in meaning])
+            found = await rows.get_facts(conn, user_id, meaning)
+        term_idfs = [ranking.idf(documents, len(ids)) for ids in containing]
+        candidates = _candidates(by_meaning, by_words, meaning, term_idfs, containing)
         now = self.now
-        ranked = [self._score(found[c.fact_id], c, now) for c in candidates.values() if c.fact_id in found]
+        ranked = [self._score(found[c.fact_id], c, now) for c in candidates if c.fact_id in found]
         ranked.sort(key=lambda item: (-item.score, -item.row.id))
         return ranked
 
     def _score(self, row: FactRow, candidate: ranking.Candidate, now: float) -> RankedFact:
         settings = self.settings.ranking
         parts = ScoreParts(
-            relevance=round(ranking.fused_relevance(candidate, settings), 4),
+            relevance=round(ranking.relevance(candidate, settings), 4),
+            similarity=round(candidate.similarity, 4),
+            keyword_coverage=round(candidate.keyword_coverage, 4),
             vector_rank=candidate.vector_rank,
             keyword_rank=candidate.keyword_rank,
-            similarity=round(candidate.similarity, 4) if candidate.similarity is not None else None,
             importance=row.importance,
             recency=round(ranking.recency(now, row.last_accessed_at or row.updated_at, settings.half_life_days), 4),
             use=round(ranking.use(row.access_count), 4),
         )
         score = ranking.blend(
-            relevance=parts.relevance,
+            relevance=ranking.relevance(candidate, settings),
             importance=parts.importance,
             recency=parts.recency,
             use=parts.use,
@@ -264,8 +277,14 @@ class FactService:
                 conn, user_id, FactFilter(now=self.now, include_superseded=include_superseded), limit=limit
             )
 
-    async def list(
-        self, user_id: str, *, limit: int = 50, offset: int = 0, category: str | None = None, include_superseded: bool = False
+    async def list_facts(
+        self,
+        user_id: str,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        category: str | None = None,
+        include_superseded: bool = False,
     ) -> list[Fact]:
         where = FactFilter(now=self.now, include_superseded=include_superseded, category=self._check_category(category))
         async with self.db.read() as conn:
@@ -301,7 +320,7 @@ class FactService:
 
     async def _matching(self, user_id: str, query: str) -> list[int]:
         """Facts a forget-by-query means: close in meaning, or containing every query word."""
-        wanted = set(text.words(query)) - text.STOP_WORDS
+        wanted = set(text.query_terms(query))
         threshold = self.settings.facts.forget_query_similarity
         ranked = await self.rank(user_id, SearchRequest(query=query, include_superseded=True))
         chosen = [
@@ -323,16 +342,25 @@ class FactService:
         return len(ids)
 
 
-def _candidates(by_meaning: list[tuple[int, float]], by_words: list[tuple[int, float]]) -> dict[int, ranking.Candidate]:
-    merged: dict[int, ranking.Candidate] = {}
-    for rank, (fact_id, similarity) in enumerate(by_meaning, start=1):
-        merged[fact_id] = ranking.Candidate(fact_id=fact_id, vector_rank=rank, similarity=similarity)
-    for rank, (fact_id, _) in enumerate(by_words, start=1):
-        previous = merged.get(fact_id, ranking.Candidate(fact_id=fact_id))
-        merged[fact_id] = ranking.Candidate(
-            fact_id=fact_id, vector_rank=previous.vector_rank, keyword_rank=rank, similarity=previous.similarity
+def _candidates(
+    by_meaning: list[tuple[int, float]],
+    by_words: list[tuple[int, float]],
+    similarity: dict[int, float],
+    term_idfs: list[float],
+    containing: list[set[int]],
+) -> list[ranking.Candidate]:
+    vector_ranks = {fact_id: rank for rank, (fact_id, _) in enumerate(by_meaning, start=1)}
+    keyword_ranks = {fact_id: rank for rank, (fact_id, _) in enumerate(by_words, start=1)}
+    return [
+        ranking.Candidate(
+            fact_id=fact_id,
+            similarity=similarity.get(fact_id, 0.0),
+            vector_rank=vector_ranks.get(fact_id),
+            keyword_rank=keyword_ranks.get(fact_id),
+            keyword_coverage=ranking.keyword_coverage([fact_id in ids for ids in containing], term_idfs),
         )
-    return merged
+        for fact_id in dict.fromkeys([*vector_ranks, *keyword_ranks])
+    ]
 
 
 def _check_unit(value: float, field: str) -> float:

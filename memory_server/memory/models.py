@@ -33,12 +33,13 @@ class RememberResult(BaseModel):
 
 
 class ScoreParts(BaseModel):
-    """Why a hit ranked where it did: score = sum of weight × part."""
+    """Why a hit ranked where it did: score = sum of weight × part (weights in config)."""
 
-    relevance: float = Field(description="Fused vector + keyword rank, 0-1")
+    relevance: float = Field(description="similarity + keyword boost")
+    similarity: float = Field(description="Cosine similarity of meaning to the query")
+    keyword_coverage: float = Field(description="Share of the query's informative words present, 0-1")
     vector_rank: int | None = Field(None, description="Rank among nearest neighbours by meaning")
     keyword_rank: int | None = Field(None, description="Rank by BM25 keyword match")
-    similarity: float | None = Field(None, description="Cosine similarity to the query")
     importance: float
     recency: float = Field(description="0.5 ** (days since last use / half-life)")
     use: float = Field(description="Saturating count of past retrievals, 0-1")
@@ -70,6 +71,7 @@ class UserContext(BaseModel):
     omitted: int = Field(description="Facts that did not fit in max_tokens")
     tokens: int = Field(description="Estimated tokens of `text` (see README: how tokens are counted)")
     max_tokens: int
+    session_summary: str | None = Field(default=None, description="The session's summary, when session_id was given")
 
 
 class ForgetResult(BaseModel):

@@ -14,12 +14,14 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 # Words too common to help a keyword search; dropped from FTS queries unless nothing else is left.
 STOP_WORDS = frozenset(
-    """a about above after again all am an and any are as at be been before being below between both but by
-    can could did do does doing down during each few for from further had has have having he her here hers
-    him his how i if in into is it its itself just me more most my myself no nor not now of off on once only
-    or other our ours out over own same she should so some such than that the their theirs them then there
-    these they this those through to too under until up very was we were what when where which while who
-    whom why will with would you your yours user users s t""".split()
+    """
+    a about above after again all am an and any are as at be been before being below between both but by
+    can could did do does doing down during each few for from further had has have having he her here
+    hers him his how i if in into is it its itself just me more most my myself no nor not now of off on
+    once only or other our ours out over own same she should so some such than that the their theirs
+    them then there these they this those through to too under until up very was we were what when where
+    which while who whom why will with would you your yours user users s t
+    """.split()
 )
 
 
@@ -62,17 +64,21 @@ def words(value: str) -> list[str]:
     return _WORD.findall(value.casefold())
 
 
-def fts_query(query: str) -> str | None:
-    """An FTS5 MATCH expression that matches any of the query's words, or None if it has none.
-
-    Every word is quoted, so FTS5 syntax in the query (`"`, `*`, `NEAR`, `OR`, `-`) is data.
-    """
+def query_terms(query: str, limit: int = 32) -> list[str]:
+    """The words of a query worth searching for: stop words dropped unless nothing else is left."""
     terms = list(dict.fromkeys(words(query)))
     meaningful = [term for term in terms if term not in STOP_WORDS]
-    chosen = meaningful or terms
-    if not chosen:
+    return (meaningful or terms)[:limit]
+
+
+def fts_query(terms: list[str]) -> str | None:
+    """An FTS5 MATCH expression that matches any of the terms, or None if there are none.
+
+    Every term is quoted, so FTS5 syntax in the query (`"`, `*`, `NEAR`, `OR`, `-`) is data.
+    """
+    if not terms:
         return None
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in chosen[:64])
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
 
 
 def estimate_tokens(value: str) -> int:

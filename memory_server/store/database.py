@@ -191,7 +191,7 @@ class Database:
         model = self.settings.embeddings.model
         dimension = str(self.settings.embeddings.dimension)
         async with self.write() as conn:
-            rows = dict(
+            rows: dict[str, str] = dict(
                 await self.fetchall(
                     conn, "SELECT key, value FROM meta WHERE key IN ('embedding_model', 'embedding_dimension')"
                 )

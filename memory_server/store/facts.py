@@ -93,7 +93,9 @@ async def visible_ids(conn: aiosqlite.Connection, user_id: str, ids: Iterable[in
     clause, params = where.sql()
     marks = ",".join("?" * len(ids))
     rows = await _all(
-        conn, f"SELECT f.id FROM facts f WHERE f.user_id = ? AND f.id IN ({marks}) AND {clause}", [user_id, *ids, *params]
+        conn,
+        f"SELECT f.id FROM facts f WHERE f.user_id = ? AND f.id IN ({marks}) AND {clause}",
+        [user_id, *ids, *params],
     )
     return {row[0] for row in rows}
 
@@ -134,19 +136,47 @@ async def nearest(conn: aiosqlite.Connection, user_id: str, vector: Vector, k: i
     """Nearest facts by cosine distance, as (fact_id, similarity), best first."""
     rows = await _all(
         conn,
-        "SELECT fact_id, distance FROM fact_vectors WHERE embedding MATCH ? AND k = ? AND user_id = ? ORDER BY distance",
+        "SELECT fact_id, distance FROM fact_vectors "
+        "WHERE embedding MATCH ? AND k = ? AND user_id = ? ORDER BY distance",
         [pack_vector(vector), min(k, 4_096), user_id],
     )
     return [(int(fact_id), 1.0 - float(distance)) for fact_id, distance in rows]
 
 
+async def similarities(
+    conn: aiosqlite.Connection, user_id: str, vector: Vector, ids: Iterable[int]
+) -> dict[int, float]:
+    """Cosine similarity of the given facts to a vector (for facts found by keywords only)."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = await _all(
+        conn,
+        "SELECT fact_id, vec_distance_cosine(embedding, ?) FROM fact_vectors "
+        f"WHERE user_id = ? AND fact_id IN ({marks})",
+        [pack_vector(vector), user_id, *ids],
+    )
+    return {int(fact_id): 1.0 - float(distance) for fact_id, distance in rows}
+
+
+async def term_documents(conn: aiosqlite.Connection, terms: Sequence[str]) -> tuple[int, list[set[int]]]:
+    """Rows in the full-text index and, per term, the ids of the facts that contain it."""
+    documents = (await _all(conn, "SELECT count(*) FROM facts"))[0][0]
+    containing = []
+    for term in terms:
+        quoted = '"' + term.replace('"', '""') + '"'
+        containing.append({row[0] for row in await _all(conn, "SELECT rowid FROM fact_fts WHERE fact_fts MATCH ?", [quoted])})
+    return int(documents), containing
+
+
 async def keyword_matches(
     conn: aiosqlite.Connection, user_id: str, match: str, where: FactFilter, limit: int
 ) -> list[tuple[int, float]]:
-    """Facts matching an FTS5 expression, as (fact_id, bm25), best first (bm25 is lower-is-better)."""
+    """Facts matching an FTS5 expression, as (fact_id, bm25), best first (higher is better)."""
     clause, params = where.sql()
     return [
-        (int(fact_id), float(score))
+        (int(fact_id), -float(score))  # FTS5 reports bm25 negated, so that ORDER BY ascends
         for fact_id, score in await _all(
             conn,
             "SELECT f.id, bm25(fact_fts) AS score FROM fact_fts JOIN facts f ON f.id = fact_fts.rowid "
@@ -175,7 +205,19 @@ async def insert_fact(
     cursor = await conn.execute(
         "INSERT INTO facts (user_id, content, content_key, category, tags, importance, created_at, updated_at, "
         "expires_at, supersedes, source_session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (user_id, content, key, category, json.dumps(tags), importance, now, now, expires_at, supersedes, source_session),
+        (
+            user_id,
+            content,
+            key,
+            category,
+            json.dumps(tags),
+            importance,
+            now,
+            now,
+            expires_at,
+            supersedes,
+            source_session,
+        ),
     )
     fact_id = cursor.lastrowid
     assert fact_id is not None

@@ -32,7 +32,9 @@ class DatabaseKey:
 
 def passphrase_key(passphrase: str) -> DatabaseKey:
     if not passphrase:
-        raise StoreError(f"{PASSPHRASE_ENV} is set but empty. Set it to your passphrase, or unset it to use a key file.")
+        raise StoreError(
+            f"{PASSPHRASE_ENV} is set but empty. Set it to your passphrase, or unset it to use a key file."
+        )
     return DatabaseKey(pragma_value=_sql_string(passphrase), source=f"passphrase from {PASSPHRASE_ENV}")
 
 
@@ -52,8 +54,7 @@ def key_file_key(key_file: Path, *, database_exists: bool) -> DatabaseKey:
     mode = key_file.stat().st_mode
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise StoreError(
-            f"Key file {key_file} is readable by other users (mode {stat.filemode(mode)}). "
-            f"Run: chmod 600 {key_file}"
+            f"Key file {key_file} is readable by other users (mode {stat.filemode(mode)}). Run: chmod 600 {key_file}"
         )
     key_hex = key_file.read_text(encoding="ascii", errors="replace").strip()
     if len(key_hex) != _RAW_KEY_HEX_CHARS or any(c not in "0123456789abcdefABCDEF" for c in key_hex):

@@ -73,7 +73,13 @@ def _m002_sessions(ctx: SchemaContext) -> list[str]:
             created_at REAL NOT NULL,
             last_active_at REAL NOT NULL,
             ttl_hours REAL NOT NULL,
-            expires_at REAL NOT NULL            -- last_active_at + ttl; moved on every activity
+            expires_at REAL NOT NULL,           -- last_active_at + ttl; moved on every activity
+            -- Running totals, so an append never re-reads the whole history.
+            message_count INTEGER NOT NULL DEFAULT 0,
+            tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            compacted_through_seq INTEGER NOT NULL DEFAULT 0,  -- messages up to here are summarized
+            compacted_tokens INTEGER NOT NULL DEFAULT 0
         ) STRICT""",
         "CREATE INDEX sessions_by_user ON sessions (user_id, last_active_at DESC)",
         "CREATE INDEX sessions_by_expiry ON sessions (expires_at)",
@@ -102,10 +108,54 @@ def _m002_sessions(ctx: SchemaContext) -> list[str]:
             created_at REAL NOT NULL
         ) STRICT""",
         "CREATE INDEX summaries_by_session ON summaries (session_id, id DESC)",
+        # System messages are always sent; this finds them without scanning a long session.
+        "CREATE INDEX messages_system ON messages (session_id, seq) WHERE role = 'system'",
+    ]
+
+
+def _m003_run_state(ctx: SchemaContext) -> list[str]:
+    return [
+        # Immutable snapshots of a thread's task state. AUTOINCREMENT: ids of deleted
+        # checkpoints are never reused, so a parent_id can never point at a stranger.
+        """CREATE TABLE checkpoints (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL,
+            thread_id TEXT NOT NULL,           -- the caller's name for the task, e.g. review-123
+            parent_id INTEGER,                 -- no foreign key: retention may delete the parent
+            step INTEGER NOT NULL,
+            label TEXT,
+            session_id TEXT,
+            state TEXT NOT NULL,               -- canonical JSON (sorted keys, no spaces)
+            size INTEGER NOT NULL,             -- bytes of `state` as UTF-8
+            hash TEXT NOT NULL,                -- sha256 of those bytes, checked on every restore
+            created_at REAL NOT NULL
+        ) STRICT""",
+        # "Latest" is the highest id (ids grow with every save; the wall clock may step back).
+        "CREATE INDEX checkpoints_by_thread ON checkpoints (user_id, thread_id, id)",
+        "CREATE INDEX checkpoints_by_time ON checkpoints (user_id, thread_id, created_at)",
+        """CREATE TABLE tool_calls (
+            id INTEGER PRIMARY KEY,
+            session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+            user_id TEXT NOT NULL,
+            tool_name TEXT NOT NULL,
+            status TEXT NOT NULL,              -- ok, error, timeout, cancelled
+            input TEXT,                        -- JSON or text; a head only when input_length says more
+            input_length INTEGER,
+            input_hash TEXT,                   -- sha256 of the whole input
+            output TEXT,
+            output_length INTEGER,
+            output_hash TEXT,
+            duration_ms REAL,
+            tokens INTEGER,
+            cost_usd REAL,
+            created_at REAL NOT NULL
+        ) STRICT""",
+        "CREATE INDEX tool_calls_by_session ON tool_calls (session_id, id)",
     ]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("001_facts", _m001_facts),
     Migration("002_sessions", _m002_sessions),
+    Migration("003_run_state", _m003_run_state),
 )

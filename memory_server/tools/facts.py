@@ -73,11 +73,14 @@ def register(server: MCPServer) -> None:
         ctx: Context,
         query: Annotated[str | None, Field(description="The topic at hand, to favour related facts")] = None,
         max_tokens: Annotated[int, Field(ge=50, le=8000)] = 800,
+        session_id: Annotated[
+            str | None, Field(max_length=100, description="A session whose summary should join the context")
+        ] = None,
     ) -> UserContext:
         """Call at the start of a chat: the user's most important facts, packed within max_tokens."""
         memory = memory_of(ctx)
         with errors_for_the_model():
-            return await memory.context.build(memory.user_id, query=query, max_tokens=max_tokens)
+            return await memory.context.build(memory.user_id, query=query, max_tokens=max_tokens, session_id=session_id)
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False))
     async def forget_fact(

@@ -1,0 +1,25 @@
+"""Read-only view of a conversation session: its summary and recent messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+
+from memory_server.app import Memory
+from memory_server.errors import InvalidInputError
+
+
+def register(server: MCPServer, current: Callable[[], Memory]) -> None:
+    """`current` returns the open memory, as for the other resources."""
+
+    @server.resource("memory://sessions/{session_id}", mime_type="application/json")
+    async def session(session_id: str) -> str:
+        """A session's system messages, running summary and most recent messages."""
+        memory = current()
+        try:
+            found = await memory.sessions.context(memory.user_id, session_id)
+        except InvalidInputError as error:
+            raise ResourceNotFoundError(str(error)) from None
+        return found.model_dump_json(indent=2)

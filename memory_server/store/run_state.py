@@ -1,0 +1,295 @@
+"""SQL for run state: checkpoints of threads, the tool-call audit, and the session checks
+they need. Every query filters by user."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+CHECKPOINT_COLUMNS = "id, thread_id, parent_id, step, label, session_id, size, hash, created_at"
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    """A checkpoint without its state (listing never reads the state)."""
+
+    id: int
+    thread_id: str
+    parent_id: int | None
+    step: int
+    label: str | None
+    session_id: str | None
+    size: int
+    hash: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ThreadRow:
+    thread_id: str
+    checkpoints: int
+    latest_id: int
+    latest_step: int
+    first_at: float
+    last_at: float
+
+
+@dataclass(frozen=True)
+class StoredText:
+    """A text kept whole, or only its head when `length` is longer."""
+
+    text: str | None
+    length: int | None
+    hash: str | None
+
+
+@dataclass(frozen=True)
+class ToolCallRow:
+    id: int
+    session_id: str
+    tool_name: str
+    status: str
+    input: StoredText
+    output: StoredText
+    duration_ms: float | None
+    tokens: int | None
+    cost_usd: float | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class TotalsRow:
+    tool_calls: int
+    errors: int
+    tokens: int
+    cost_usd: float
+    duration_ms: float
+    first_at: float | None
+    last_at: float | None
+
+
+async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    async with conn.execute(sql, params) as cursor:
+        return [tuple(row) for row in await cursor.fetchall()]
+
+
+# -- checkpoints -------------------------------------------------------------------------
+
+
+async def insert_checkpoint(
+    conn: aiosqlite.Connection,
+    *,
+    user_id: str,
+    thread_id: str,
+    parent_id: int | None,
+    step: int,
+    label: str | None,
+    session_id: str | None,
+    state: str,
+    size: int,
+    hash: str,
+    now: float,
+) -> int:
+    cursor = await conn.execute(
+        "INSERT INTO checkpoints (user_id, thread_id, parent_id, step, label, session_id, state, size, hash, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (user_id, thread_id, parent_id, step, label, session_id, state, size, hash, now),
+    )
+    checkpoint_id = cursor.lastrowid
+    assert checkpoint_id is not None
+    return checkpoint_id
+
+
+async def latest_checkpoints(
+    conn: aiosqlite.Connection, user_id: str, thread_id: str, limit: int
+) -> list[CheckpointRow]:
+    """The thread's newest checkpoints, newest first."""
+    rows = await _all(
+        conn,
+        f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE user_id = ? AND thread_id = ? ORDER BY id DESC LIMIT ?",
+        [user_id, thread_id, limit],
+    )
+    return [CheckpointRow(*row) for row in rows]
+
+
+async def get_checkpoint(
+    conn: aiosqlite.Connection, user_id: str, thread_id: str, checkpoint_id: int
+) -> CheckpointRow | None:
+    rows = await _all(
+        conn,
+        f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE user_id = ? AND thread_id = ? AND id = ?",
+        [user_id, thread_id, checkpoint_id],
+    )
+    return CheckpointRow(*rows[0]) if rows else None
+
+
+async def checkpoint_state(conn: aiosqlite.Connection, user_id: str, checkpoint_id: int) -> str | None:
+    rows = await _all(conn, "SELECT state FROM checkpoints WHERE user_id = ? AND id = ?", [user_id, checkpoint_id])
+    return rows[0][0] if rows else None
+
+
+async def prune_thread(conn: aiosqlite.Connection, user_id: str, thread_id: str, keep: int) -> int:
+    """Delete all but the `keep` newest checkpoints of a thread; returns how many went."""
+    cursor = await conn.execute(
+        "DELETE FROM checkpoints WHERE user_id = ? AND thread_id = ? AND id NOT IN "
+        "(SELECT id FROM checkpoints WHERE user_id = ? AND thread_id = ? ORDER BY id DESC LIMIT ?)",
+        (user_id, thread_id, user_id, thread_id, keep),
+    )
+    return max(cursor.rowcount, 0)
+
+
+async def list_threads(conn: aiosqlite.Connection, user_id: str, limit: int) -> list[ThreadRow]:
+    """The user's threads, most recently saved first."""
+    rows = await _all(
+        conn,
+        "SELECT t.thread_id, t.n, t.latest_id, c.step, t.first_at, t.last_at FROM (SELECT thread_id, "
+        "count(*) AS n, max(id) AS latest_id, min(created_at) AS first_at, max(created_at) AS last_at "
+        "FROM checkpoints WHERE user_id = ? GROUP BY thread_id) t JOIN checkpoints c ON c.id = t.latest_id "
+        "ORDER BY t.latest_id DESC LIMIT ?",
+        [user_id, limit],
+    )
+    return [ThreadRow(*row) for row in rows]
+
+
+async def delete_threads_saved_before(conn: aiosqlite.Connection, cutoff: float) -> tuple[int, int]:
+    """Physically delete every thread (of any user) whose last checkpoint is older than
+    `cutoff`. Returns (threads, checkpoints) deleted."""
+    stale = await _all(
+        conn,
+        "SELECT user_id, thread_id FROM checkpoints GROUP BY user_id, thread_id HAVING max(created_at) <= ?",
+        [cutoff],
+    )
+    deleted = 0
+    for user_id, thread_id in stale:
+        cursor = await conn.execute("DELETE FROM checkpoints WHERE user_id = ? AND thread_id = ?", (user_id, thread_id))
+        deleted += max(cursor.rowcount, 0)
+    return len(stale), deleted
+
+
+# -- sessions (the table belongs to the sessions layer; this only checks and touches it) --
+
+
+async def live_session_ttl(conn: aiosqlite.Connection, user_id: str, session_id: str, now: float) -> float | None:
+    """The session's ttl_hours if it exists for this user and has not expired, else None."""
+    rows = await _all(
+        conn,
+        "SELECT ttl_hours FROM sessions WHERE id = ? AND user_id = ? AND expires_at > ?",
+        [session_id, user_id, now],
+    )
+    return float(rows[0][0]) if rows else None
+
+
+async def touch_session(conn: aiosqlite.Connection, session_id: str, ttl_hours: float, now: float) -> None:
+    """Count activity: the inactivity clock of the session starts again."""
+    await conn.execute(
+        "UPDATE sessions SET last_active_at = ?, expires_at = ? WHERE id = ?",
+        (now, now + ttl_hours * 3_600, session_id),
+    )
+
+
+async def latest_summary(conn: aiosqlite.Connection, user_id: str, session_id: str, now: float) -> str | None:
+    rows = await _all(
+        conn,
+        "SELECT m.content FROM summaries m JOIN sessions s ON s.id = m.session_id "
+        "WHERE m.session_id = ? AND m.user_id = ? AND s.user_id = ? AND s.expires_at > ? ORDER BY m.id DESC LIMIT 1",
+        [session_id, user_id, user_id, now],
+    )
+    return rows[0][0] if rows else None
+
+
+# -- tool calls --------------------------------------------------------------------------
+
+
+async def insert_tool_call(
+    conn: aiosqlite.Connection,
+    *,
+    user_id: str,
+    session_id: str,
+    tool_name: str,
+    status: str,
+    input: StoredText,
+    output: StoredText,
+    duration_ms: float | None,
+    tokens: int | None,
+    cost_usd: float | None,
+    now: float,
+) -> int:
+    cursor = await conn.execute(
+        "INSERT INTO tool_calls (session_id, user_id, tool_name, status, input, input_length, input_hash, "
+        "output, output_length, output_hash, duration_ms, tokens, cost_usd, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            session_id,
+            user_id,
+            tool_name,
+            status,
+            input.text,
+            input.length,
+            input.hash,
+            output.text,
+            output.length,
+            output.hash,
+            duration_ms,
+            tokens,
+            cost_usd,
+            now,
+        ),
+    )
+    call_id = cursor.lastrowid
+    assert call_id is not None
+    return call_id
+
+
+async def tool_calls(conn: aiosqlite.Connection, user_id: str, session_id: str, limit: int) -> list[ToolCallRow]:
+    """The session's latest calls, oldest first."""
+    rows = await _all(
+        conn,
+        "SELECT * FROM (SELECT id, session_id, tool_name, status, input, input_length, input_hash, output, "
+        "output_length, output_hash, duration_ms, tokens, cost_usd, created_at FROM tool_calls "
+        "WHERE user_id = ? AND session_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
+        [user_id, session_id, limit],
+    )
+    return [
+        ToolCallRow(
+            id=row[0],
+            session_id=row[1],
+            tool_name=row[2],
+            status=row[3],
+            input=StoredText(*row[4:7]),
+            output=StoredText(*row[7:10]),
+            duration_ms=row[10],
+            tokens=row[11],
+            cost_usd=row[12],
+            created_at=row[13],
+        )
+        for row in rows
+    ]
+
+
+async def totals(conn: aiosqlite.Connection, user_id: str, session_id: str) -> TotalsRow:
+    [row] = await _all(
+        conn,
+        "SELECT count(*), coalesce(sum(status != 'ok'), 0), coalesce(sum(tokens), 0), coalesce(sum(cost_usd), 0.0), "
+        "coalesce(sum(duration_ms), 0.0), min(created_at - coalesce(duration_ms, 0) / 1000.0), max(created_at) "
+        "FROM tool_calls WHERE user_id = ? AND session_id = ?",
+        [user_id, session_id],
+    )
+    return TotalsRow(
+        tool_calls=int(row[0]),
+        errors=int(row[1]),
+        tokens=int(row[2]),
+        cost_usd=float(row[3]),
+        duration_ms=float(row[4]),
+        first_at=row[5],
+        last_at=row[6],
+    )
+
+
+async def count_checkpoints(conn: aiosqlite.Connection, user_id: str, thread_id: str) -> int:
+    rows = await _all(
+        conn, "SELECT count(*) FROM checkpoints WHERE user_id = ? AND thread_id = ?", [user_id, thread_id]
+    )
+    return int(rows[0][0])
