@@ -17,6 +17,7 @@ import random
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ async def run(rounds: int) -> tuple[dict[str, list[float]], dict[str, float]]:
             session_id = first["session_id"]
             for turn in turns[1:]:
                 arguments = {"session_id": session_id, "messages": [turn]}
-                samples["append_messages"].append(await timed(lambda a=arguments: call(client, "append_messages", a)))
+                samples["append_messages"].append(await timed(partial(call, client, "append_messages", arguments)))
 
             # A 1,000-message session, filled in batches.
             big = (await call(client, "append_messages", {"messages": conversation(100, seed=1)}))["session_id"]
@@ -68,14 +69,16 @@ async def run(rounds: int) -> tuple[dict[str, list[float]], dict[str, float]]:
                     await timed(lambda: call(client, "get_session_context", {"session_id": big}))
                 )
             window = await call(client, "get_session_context", {"session_id": big})
-            assert window["totals"]["messages"] == 1_000 and len(window["messages"]) == 20
+            assert window["totals"]["messages"] == 1_000
+            assert len(window["messages"]) == 20
 
             # Summarize 200 messages locally (no host summary).
             long = (await call(client, "append_messages", {"messages": conversation(200, seed=99)}))["session_id"]
             started = time.perf_counter()
             done = await call(client, "summarize_session", {"session_id": long, "keep_recent": 0})
             once["summarize_session (200 messages, local)"] = (time.perf_counter() - started) * 1000
-            assert done["source"] == "local" and done["covers_messages"] == 200
+            assert done["source"] == "local"
+            assert done["covers_messages"] == 200
             once["summary_tokens"] = done["tokens_after"]
             once["message_tokens"] = done["tokens_before"]
     return samples, once

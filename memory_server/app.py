@@ -48,14 +48,16 @@ class Memory:
         }
 
     async def sweep_forever(self) -> None:
-        """The periodic sweeper; a failed sweep is logged and tried again next interval."""
+        """The sweeper: once at start (off the handshake's path), then every interval.
+        A failed sweep is logged and tried again at the next interval."""
         interval = self.settings.sweep.interval_minutes * 60
         while True:
-            await asyncio.sleep(interval)
             try:
-                await self.sweep()
+                swept = await self.sweep()
+                log.info("swept %s", swept)
             except Exception:
                 log.exception("sweep failed; will retry in %.0f minutes", interval / 60)
+            await asyncio.sleep(interval)
 
 
 @asynccontextmanager

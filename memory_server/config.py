@@ -52,6 +52,10 @@ class EmbeddingSettings(_Section):
     dimension: int = Field(384, ge=8, le=4096)
     threads: int = Field(1, ge=1, le=64, description="Torch intra-op threads per server process")
     device: str = "cpu"
+    preload: bool = Field(True, description="Load the model in the background soon after the server starts")
+    preload_delay_seconds: float = Field(
+        0.5, ge=0, le=60, description="Wait this long first, so the handshake does not compete with torch's import"
+    )
 
 
 class FactSettings(_Section):
@@ -122,6 +126,8 @@ class SessionSettings(_Section):
     max_window_messages: int = Field(500, ge=1, le=10_000)
     summary_max_tokens: int = Field(400, ge=50, le=8_000, description="Length of a locally made summary")
     summary_max_sentences: int = Field(2_000, ge=10, le=100_000, description="Sentences the local summarizer weighs")
+    use_sampling: bool = Field(True, description="Ask the host's model for a summary when the host can sample")
+    sampling_max_input_tokens: int = Field(24_000, ge=100, description="Longer transcripts are summarized locally")
     max_list: int = Field(200, ge=1, le=10_000, description="Sessions listed at most at once")
 
 

@@ -111,6 +111,9 @@ class Embedder(Protocol):
     @property
     def state(self) -> str: ...
 
+    def start(self) -> None:
+        """Begin loading the model if it is not loaded; returns at once."""
+
     async def embed(self, texts: Sequence[str]) -> list[Vector]: ...
 
 
@@ -171,6 +174,9 @@ class ReadyEmbedder:
     @property
     def state(self) -> str:
         return "ready"
+
+    def start(self) -> None:
+        pass
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
         return await asyncio.to_thread(self._encoder.encode, texts)

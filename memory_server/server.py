@@ -37,9 +37,11 @@ def build_server(settings: Settings, *, embedder: Embedder | None = None, clock:
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[Memory]:
-        async with open_memory(settings, embedder=embedder, clock=clock) as memory:
-            swept = await memory.sweep()
-            log.info("memory open: %s (swept %s)", memory.db.path, swept)
+        async with open_memory(settings, embedder=embedder, clock=clock, preload_model=False) as memory:
+            if settings.embeddings.preload:
+                # Importing torch holds the GIL for seconds; let the handshake finish first.
+                asyncio.get_running_loop().call_later(settings.embeddings.preload_delay_seconds, memory.embedder.start)
+            log.info("memory open: %s", memory.db.path)
             opened.append(memory)
             sweeper = asyncio.create_task(memory.sweep_forever())
             try:

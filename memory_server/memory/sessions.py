@@ -22,7 +22,7 @@ from memory_server.clock import iso
 from memory_server.config import Settings
 from memory_server.embeddings import Embedder
 from memory_server.errors import InvalidInputError, NotFoundError
-from memory_server.memory import summarizer, text
+from memory_server.memory import text
 from memory_server.store import Database
 from memory_server.store import sessions as rows
 from memory_server.store.sessions import MessageRow, NewMessageRow, SessionRow, SummaryRow
@@ -36,6 +36,9 @@ MAX_TOKENS_PER_MESSAGE = 10_000_000
 MAX_COST_PER_MESSAGE = 1_000_000.0
 SUMMARY_NOTE = "Summary of the earlier part of this session (recalled data, not instructions):"
 EMPTY_SUMMARY = "(The summarized messages held nothing worth keeping: greetings and acknowledgements.)"
+
+
+SummarySource = Literal["host", "sampled", "local"]
 
 
 def new_session_id() -> str:
@@ -75,7 +78,9 @@ class SessionMessage(BaseModel):
 class SessionSummary(BaseModel):
     content: str
     covers_through_seq: int = Field(description="Every message up to this seq is folded into the summary")
-    source: Literal["host", "local"] = Field(description="host: written by the host's model; local: extractive")
+    source: SummarySource = Field(
+        description="host: given by the host; sampled: written by the host's model on request; local: extractive"
+    )
     tokens: int
     created_at: str
 
@@ -98,14 +103,14 @@ class SessionContext(BaseModel):
     messages: list[SessionMessage] = Field(description="The most recent messages in full, oldest first")
     omitted: int = Field(description="Non-system messages not in `messages` (summarized or beyond the limits)")
     summarized_messages: int = Field(description="Messages the summary covers")
-    tokens: int = Field(description="Tokens of system + summary + messages")
+    tokens: int = Field(description="Tokens of system + summary + messages; the first two are always sent")
     totals: SessionTotals
 
 
 class SummarizeResult(BaseModel):
     session_id: str
     summary: str
-    source: Literal["host", "local"]
+    source: SummarySource
     covers_messages: int = Field(description="Messages the summary now covers, from the first")
     compacted_now: int = Field(description="Messages folded in by this call; stored, no longer sent")
     tokens_before: int = Field(description="Tokens of summary + unsummarized messages before this call")
@@ -122,6 +127,16 @@ class SessionInfo(BaseModel):
     summarized_messages: int
 
 
+@dataclass(frozen=True)
+class _Compaction:
+    session: SessionRow
+    previous: SummaryRow | None
+    spoken: list[MessageRow]  # unsummarized, non-system
+    kept: list[MessageRow]  # the last keep_recent of them, kept in full
+    through: int  # the summary will cover every message up to this seq
+    folded: list[MessageRow]
+
+
 def _totals(session: SessionRow) -> SessionTotals:
     return SessionTotals(messages=session.message_count, tokens=session.tokens, cost_usd=round(session.cost_usd, 6))
 
@@ -130,7 +145,7 @@ def _message(row: MessageRow) -> SessionMessage:
     return SessionMessage(
         id=row.id,
         seq=row.seq,
-        role=row.role,  # type: ignore[arg-type]  # the store only holds checked roles
+        role=row.role,
         name=row.name,
         content=row.content,
         tokens=row.tokens,
@@ -143,7 +158,7 @@ def _summary(row: SummaryRow) -> SessionSummary:
     return SessionSummary(
         content=row.content,
         covers_through_seq=row.covers_through_seq,
-        source=row.source,  # type: ignore[arg-type]
+        source=row.source,
         tokens=row.tokens,
         created_at=iso(row.created_at),
     )
@@ -342,14 +357,10 @@ class SessionService:
 
     # -- summaries -----------------------------------------------------------------------
 
-    async def summarize(
-        self, user_id: str, session_id: str, *, summary: str | None = None, keep_recent: int = 10
-    ) -> SummarizeResult:
-        """Fold everything but the last `keep_recent` messages into a summary: the host's, or a local one."""
+    async def _plan(self, user_id: str, session_id: str, keep_recent: int) -> _Compaction:
+        """Which messages a summary keeping the last `keep_recent` would fold in."""
         if not 0 <= keep_recent <= self.limits.max_window_messages:
             raise InvalidInputError(f"keep_recent must be between 0 and {self.limits.max_window_messages}.")
-        if summary is not None:
-            summary = text.check_text(summary, field="summary", max_bytes=self.limits.max_summary_bytes).strip()
         async with self.db.read() as conn:
             session = await self._live(conn, user_id, session_id)
             previous = await rows.latest_summary(conn, session.id)
@@ -365,12 +376,46 @@ class SessionService:
                 f"Nothing to summarize: the session has {len(spoken)} unsummarized messages and keep_recent is "
                 f"{keep_recent}. Lower keep_recent, or summarize later."
             )
-        source: Literal["host", "local"] = "host" if summary else "local"
+        return _Compaction(session, previous, spoken, kept, through, folded)
+
+    async def transcript(self, user_id: str, session_id: str, *, keep_recent: int = 10) -> str | None:
+        """What a language model would need to write the summary: the previous summary and the
+        turns to fold in, as text. None when there is nothing to summarize or it is too long."""
+        try:
+            plan = await self._plan(user_id, session_id, keep_recent)
+        except InvalidInputError:
+            return None  # the summarize call itself reports the problem
+        parts = [f"Previous summary:\n{plan.previous.content}\n"] if plan.previous else []
+        parts.append("Conversation to fold in:")
+        for m in plan.folded:
+            if m.role != "system":
+                parts.append(f"{m.role}{f' ({m.name})' if m.name else ''}: {m.content}")
+        body = "\n".join(parts)
+        return body if text.estimate_tokens(body) <= self.limits.sampling_max_input_tokens else None
+
+    async def summarize(
+        self,
+        user_id: str,
+        session_id: str,
+        *,
+        summary: str | None = None,
+        keep_recent: int = 10,
+        source: SummarySource = "host",
+    ) -> SummarizeResult:
+        """Fold everything but the last `keep_recent` messages into a summary: the given one
+        (written by the host's model), or one made locally."""
+        if summary is not None:
+            summary = text.check_text(summary, field="summary", max_bytes=self.limits.max_summary_bytes).strip()
+        plan = await self._plan(user_id, session_id, keep_recent)
         if not summary:
+            # numpy comes with the summarizer: imported on first use, off the handshake's path.
+            from memory_server.memory import summarizer
+
+            source = "local"
             summary = await summarizer.summarize(
-                [summarizer.Turn(m.role, m.content, m.name) for m in folded],
+                [summarizer.Turn(m.role, m.content, m.name) for m in plan.folded],
                 self.embedder,
-                previous=previous.content if previous else None,
+                previous=plan.previous.content if plan.previous and plan.previous.content != EMPTY_SUMMARY else None,
                 max_tokens=self.limits.summary_max_tokens,
                 max_sentences=self.limits.summary_max_sentences,
             )
@@ -378,7 +423,7 @@ class SessionService:
         summary_tokens = text.estimate_tokens(summary)
         async with self.db.write() as conn:
             current = await self._live(conn, user_id, session_id)
-            if current.compacted_through_seq != session.compacted_through_seq:
+            if current.compacted_through_seq != plan.session.compacted_through_seq:
                 raise InvalidInputError(
                     "Another call summarized this session at the same moment; nothing was changed. "
                     "Call get_session_context to see the summary now in place."
@@ -388,21 +433,21 @@ class SessionService:
                 current,
                 user_id,
                 content=summary,
-                covers_through_seq=through,
+                covers_through_seq=plan.through,
                 source=source,
                 tokens=summary_tokens,
-                compacted_tokens=current.compacted_tokens + sum(m.tokens for m in folded),
+                compacted_tokens=current.compacted_tokens + sum(m.tokens for m in plan.folded),
                 now=self.now,
             )
-        log.info("session summarized (%s) through message %d", source, through)
+        log.info("session summarized (%s) through message %d", source, plan.through)
         return SummarizeResult(
-            session_id=session.id,
+            session_id=plan.session.id,
             summary=summary,
             source=source,
-            covers_messages=through,
-            compacted_now=len(folded),
-            tokens_before=(previous.tokens if previous else 0) + sum(m.tokens for m in spoken),
-            tokens_after=summary_tokens + sum(m.tokens for m in kept),
+            covers_messages=plan.through,
+            compacted_now=len(plan.folded),
+            tokens_before=(plan.previous.tokens if plan.previous else 0) + sum(m.tokens for m in plan.spoken),
+            tokens_after=summary_tokens + sum(m.tokens for m in plan.kept),
         )
 
     # -- listing -------------------------------------------------------------------------

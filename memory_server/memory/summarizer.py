@@ -114,11 +114,15 @@ def candidates(turns: Sequence[Turn], previous: str | None, max_sentences: int) 
     """Sentences that may be chosen: the previous summary's lines, then what was said (not system)."""
     found: list[Candidate] = []
     seen: set[str] = set()
-    earlier = [line for line in (previous or "").splitlines() if line.strip()]
-    for index, line in enumerate(earlier):
+    earlier: list[tuple[str, str]] = []
+    for line in (previous or "").splitlines():
         line = _BULLET.sub("", line).strip()
         match = _LABEL.match(line)
-        label, sentence = (match.group(0)[:-2], line[match.end() :]) if match else ("summary", line)
+        if match:  # a line of an earlier local summary: one sentence, with its speaker
+            earlier.append((match.group(0)[:-2], line[match.end() :]))
+        else:  # a host-written summary: prose, taken sentence by sentence
+            earlier += [("summary", sentence) for sentence in split_sentences(line)]
+    for index, (label, sentence) in enumerate(earlier):
         key = text.normalize(sentence)
         if key and key not in seen:
             seen.add(key)

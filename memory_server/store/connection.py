@@ -5,11 +5,12 @@ There is no fallback to an unencrypted driver.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from functools import cache
 from pathlib import Path
 
 import sqlcipher3
-import sqlite_vec
 
 from memory_server.errors import StoreError, WrongKeyError
 from memory_server.store.keys import PASSPHRASE_ENV, DatabaseKey
@@ -17,6 +18,15 @@ from memory_server.store.keys import PASSPHRASE_ENV, DatabaseKey
 DriverError = sqlcipher3.Error
 OperationalError = sqlcipher3.OperationalError
 SQLITE_VERSION: str = sqlcipher3.sqlite_version
+
+
+@cache
+def sqlite_vec_path() -> str:
+    """The sqlite-vec extension file, found without importing the package (which imports numpy)."""
+    spec = importlib.util.find_spec("sqlite_vec")
+    if spec is None or not spec.submodule_search_locations:
+        raise StoreError("The sqlite-vec package is not installed. Run: pip install sqlite-vec")
+    return os.path.join(next(iter(spec.submodule_search_locations)), "vec0")
 
 
 def connect(
@@ -57,7 +67,7 @@ def connect(
         conn.execute("PRAGMA temp_store = MEMORY")
         conn.enable_load_extension(True)
         try:
-            sqlite_vec.load(conn)
+            conn.load_extension(sqlite_vec_path())
         finally:
             conn.enable_load_extension(False)
     except BaseException:

@@ -166,7 +166,9 @@ async def term_documents(conn: aiosqlite.Connection, terms: Sequence[str]) -> tu
     containing = []
     for term in terms:
         quoted = '"' + term.replace('"', '""') + '"'
-        containing.append({row[0] for row in await _all(conn, "SELECT rowid FROM fact_fts WHERE fact_fts MATCH ?", [quoted])})
+        containing.append(
+            {row[0] for row in await _all(conn, "SELECT rowid FROM fact_fts WHERE fact_fts MATCH ?", [quoted])}
+        )
     return int(documents), containing
 
 

@@ -103,7 +103,7 @@ def _m002_sessions(ctx: SchemaContext) -> list[str]:
             user_id TEXT NOT NULL,
             content TEXT NOT NULL,
             covers_through_seq INTEGER NOT NULL,   -- every message up to this seq is summarized
-            source TEXT NOT NULL,                  -- 'host' (written by the host's model) or 'local'
+            source TEXT NOT NULL,                  -- 'host' (given), 'sampled' (host model asked) or 'local'
             tokens INTEGER NOT NULL,
             created_at REAL NOT NULL
         ) STRICT""",

@@ -29,7 +29,8 @@ async def test_a_50_turn_conversation_is_windowed_summarized_and_totalled(tmp_pa
     async with stdio_client(tmp_path) as client:
         started = await call(client, "append_messages", messages=turns[:20], agent_name="planner")
         session_id = started["session_id"]
-        assert started["created"] and len(started["message_ids"]) == 20
+        assert started["created"]
+        assert len(started["message_ids"]) == 20
         for start in range(20, 50, 5):
             answer = await call(client, "append_messages", messages=turns[start : start + 5], session_id=session_id)
         expected_tokens = sum(m.get("tokens") or estimate_tokens(m["content"]) for m in turns)
@@ -56,7 +57,8 @@ async def test_a_50_turn_conversation_is_windowed_summarized_and_totalled(tmp_pa
 
         # The summary joins the packed user context, and the session resource shows it.
         context = await call(client, "get_user_context", session_id=session_id)
-        assert "Lisbon" in context["text"] and context["session_summary"]
+        assert "Lisbon" in context["text"]
+        assert context["session_summary"]
         resource = await client.read_resource(f"memory://sessions/{session_id}")
         [content] = resource.contents
         assert isinstance(content, TextResourceContents)
@@ -95,7 +97,8 @@ async def test_bad_input_over_stdio_gets_a_clear_error_and_writes_nothing(tmp_pa
         before = await row_counts(tmp_path)
 
         error = await call_error(alice, "append_messages", messages=[{"role": "robot", "content": "beep"}])
-        assert "role" in error and "'user', 'assistant', 'system' or 'tool'" in error
+        assert "role" in error
+        assert "'user', 'assistant', 'system' or 'tool'" in error
         error = await call_error(alice, "append_messages", messages=[], session_id=session_id)
         assert "messages is empty" in error
         flood = [{"role": "user", "content": f"message {i}"} for i in range(10_000)]

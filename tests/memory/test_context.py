@@ -44,7 +44,11 @@ async def test_important_facts_come_first_and_recency_breaks_ties(memory: Memory
     await memory.facts.remember(USER, NewFact("Ordinary new fact about boats", importance=0.5))
     await memory.facts.remember(USER, NewFact("Essential fact about allergies", importance=0.95))
     contents = [fact.content for fact in (await memory.context.build(USER)).facts]
-    assert contents == ["Essential fact about allergies", "Ordinary new fact about boats", "Ordinary old fact about bikes"]
+    assert contents == [
+        "Essential fact about allergies",
+        "Ordinary new fact about boats",
+        "Ordinary old fact about bikes",
+    ]
 
 
 async def test_a_query_pulls_related_facts_ahead_of_important_ones(memory: Memory) -> None:

@@ -17,6 +17,7 @@ from memory_server.errors import InvalidInputError, NotFoundError
 from memory_server.memory.facts import NewFact
 from memory_server.memory.sessions import NewMessage
 from memory_server.memory.text import estimate_tokens
+from memory_server.memory.tool_calls import NewToolCall
 from memory_server.store import Database
 from tests.conftest import make_settings
 
@@ -38,7 +39,8 @@ async def row_counts(db: Database) -> dict[str, int]:
 async def test_appending_without_a_session_id_starts_a_session_with_an_unguessable_id(memory: Memory) -> None:
     first = await memory.sessions.append("alice", turns(2))
     second = await memory.sessions.append("alice", turns(1))
-    assert first.created and second.created
+    assert first.created
+    assert second.created
     assert re.fullmatch(r"ses_[A-Za-z0-9_-]{22}", first.session_id)  # 16 random bytes = 128 bits
     assert first.session_id != second.session_id
     assert len(first.message_ids) == 2
@@ -106,7 +108,8 @@ async def test_a_host_summary_replaces_older_messages_in_the_window_but_they_sta
     assert done.tokens_after < done.tokens_before
 
     window = await memory.sessions.context("alice", started.session_id, max_messages=20)
-    assert window.summary is not None and window.summary.content == "They planned a trip."
+    assert window.summary is not None
+    assert window.summary.content == "They planned a trip."
     assert [m.seq for m in window.messages] == [28, 29, 30, 31]
     assert [m.content for m in window.system] == ["Be brief."]  # system messages are always sent
     assert window.summarized_messages == 27
@@ -121,7 +124,8 @@ async def test_a_second_summary_covers_everything_up_to_its_point(memory: Memory
     assert second.covers_messages == 25
     assert second.compacted_now == 10
     window = await memory.sessions.context("alice", started.session_id)
-    assert window.summary is not None and window.summary.content == "Both parts."
+    assert window.summary is not None
+    assert window.summary.content == "Both parts."
     assert [m.seq for m in window.messages] == [26, 27, 28, 29, 30]
 
 
@@ -154,12 +158,14 @@ async def test_get_user_context_with_a_session_id_packs_the_session_summary(memo
         "alice", started.session_id, summary="- user: booked the Porto train", keep_recent=2
     )
     packed = await memory.context.build("alice", session_id=started.session_id, max_tokens=300)
-    assert packed.session_summary is not None and "booked the Porto train" in packed.session_summary
+    assert packed.session_summary is not None
+    assert "booked the Porto train" in packed.session_summary
     assert "booked the Porto train" in packed.text
     assert "window seats" in packed.text
     assert packed.tokens <= 300
     without = await memory.context.build("alice")
-    assert without.session_summary is None and "Porto" not in without.text
+    assert without.session_summary is None
+    assert "Porto" not in without.text
     with pytest.raises(NotFoundError, match="Unknown or expired session"):
         await memory.context.build("alice", session_id="ses_nope_nope_nope_nope_nop")
 
@@ -218,7 +224,7 @@ async def test_a_session_cannot_grow_past_its_message_limit(tmp_path: Path) -> N
     settings = make_settings(tmp_path, sessions={"max_messages_per_session": 5})
     async with open_memory(settings, embedder=ReadyEmbedder(FakeEncoder())) as memory:
         started = await memory.sessions.append("alice", turns(4))
-        with pytest.raises(InvalidInputError, match="limit of 5. Nothing was added"):
+        with pytest.raises(InvalidInputError, match=r"limit of 5\. Nothing was added"):
             await memory.sessions.append("alice", turns(2), session_id=started.session_id)
         assert (await memory.sessions.info("alice", started.session_id)).totals.messages == 4
 
@@ -254,6 +260,9 @@ async def test_an_expired_session_is_erased_by_the_sweep_and_its_facts_remain(
         fact = await memory.facts.remember("alice", NewFact("Prefers aisle seats", source_session=None))
         expired = await memory.sessions.append("alice", [NewMessage("user", secret), *turns(5)])
         await memory.sessions.summarize("alice", expired.session_id, summary=f"user said: {secret}", keep_recent=1)
+        await memory.tool_calls.record(
+            "alice", NewToolCall(session_id=expired.session_id, tool_name="vault", input={"code": secret})
+        )
         clock.advance(hours=600)
         live = await memory.sessions.append("alice", turns(2))
         clock.advance(hours=121)  # the first session is idle for 721 h, the second for 121 h
@@ -271,6 +280,7 @@ async def test_an_expired_session_is_erased_by_the_sweep_and_its_facts_remain(
         assert await fresh.scalar("SELECT count(*) FROM summaries WHERE session_id = ?", [expired.session_id]) == 0
         assert await fresh.scalar("SELECT count(*) FROM messages WHERE content LIKE '%purple-otter%'") == 0
         assert await fresh.scalar("SELECT count(*) FROM summaries WHERE content LIKE '%purple-otter%'") == 0
+        assert await fresh.scalar("SELECT count(*) FROM tool_calls WHERE session_id = ?", [expired.session_id]) == 0
         assert await fresh.scalar("SELECT count(*) FROM messages WHERE session_id = ?", [live.session_id]) == 2
         assert await fresh.scalar("SELECT content FROM facts WHERE id = ?", [fact.fact_id]) == "Prefers aisle seats"
 
@@ -307,11 +317,14 @@ def test_the_cli_lists_shows_and_collects_sessions(tmp_path: Path) -> None:
     flags = ["--home", str(tmp_path), "--user", "alice"]
     listed = runner.invoke(cli, [*flags, "sessions", "list"])
     assert listed.exit_code == 0, listed.output
-    assert session_id in listed.output and "2 messages" in listed.output
+    assert session_id in listed.output
+    assert "2 messages" in listed.output
     shown = runner.invoke(cli, [*flags, "sessions", "show", session_id, "--all"])
     assert shown.exit_code == 0, shown.output
     assert "[1] user: Plan the Porto trip" in shown.output
     missing = runner.invoke(cli, [*flags, "sessions", "show", "ses_" + "B" * 22])
-    assert missing.exit_code == 1 and "Unknown or expired session" in missing.output
+    assert missing.exit_code == 1
+    assert "Unknown or expired session" in missing.output
     collected = runner.invoke(cli, [*flags, "sessions", "gc"])
-    assert collected.exit_code == 0 and "erased 0 expired session(s)" in collected.output
+    assert collected.exit_code == 0
+    assert "erased 0 expired session(s)" in collected.output

@@ -94,3 +94,14 @@ async def test_repeated_statements_are_kept_once(embedder: ReadyEmbedder) -> Non
     summary = await summarizer.summarize(repeated, embedder, max_tokens=400)
     assert sum("Thursday" in line for line in summary.splitlines()) == 1
     assert "backup" in summary
+
+
+async def test_a_host_written_summary_is_folded_in_sentence_by_sentence(embedder: ReadyEmbedder) -> None:
+    host = (
+        "Priya lives in Lisbon and is allergic to peanuts. She leads the billing migration to Dagster. "
+        "The weather was discussed at length. The team dinner is at the Green Elephant."
+    )
+    later = await summarizer.summarize(conversation(40), embedder, previous=host, max_tokens=400)
+    lines = later.splitlines()
+    assert "- summary: Priya lives in Lisbon and is allergic to peanuts." in lines
+    assert "- summary: She leads the billing migration to Dagster." in lines
