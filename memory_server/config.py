@@ -131,6 +131,14 @@ class SessionSettings(_Section):
     max_list: int = Field(200, ge=1, le=10_000, description="Sessions listed at most at once")
 
 
+class HttpSettings(_Section):
+    """`memory-server serve --transport http`: streamable HTTP on a loopback port, behind a bearer token."""
+
+    host: str = Field("127.0.0.1", description="Loopback address to listen on (127.0.0.1, ::1 or localhost)")
+    port: int = Field(8765, ge=1, le=65_535)
+    token_file: Path | None = Field(None, description="Bearer token file; default <config dir>/http.token")
+
+
 class Settings(BaseModel):
     """Every setting of the server. `config.example.toml` documents each one."""
 
@@ -149,6 +157,7 @@ class Settings(BaseModel):
     checkpoints: CheckpointSettings = CheckpointSettings()
     audit: AuditSettings = AuditSettings()
     sessions: SessionSettings = SessionSettings()
+    http: HttpSettings = HttpSettings()
 
     @field_validator("user")
     @classmethod

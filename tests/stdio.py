@@ -27,6 +27,24 @@ def server_parameters(home: Path, *args: str, env: Mapping[str, str] | None = No
     return StdioServerParameters(command=sys.executable, args=["-m", "memory_server", *args], env=environment)
 
 
+def server_pids(home: Path) -> list[int]:
+    """Our live child processes that are memory servers for `home` (the Client hides its subprocess)."""
+    marker = f"MEMORY_SERVER_HOME={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and marker in environ and stat.rsplit(")", 1)[1].split()[0] != "Z":
+            found.append(int(entry.name))
+    return found
+
+
 @asynccontextmanager
 async def stdio_client(home: Path, *args: str, env: Mapping[str, str] | None = None) -> AsyncIterator[Client]:
     async with Client(server_parameters(home, *args, env=env), mode="legacy") as client:

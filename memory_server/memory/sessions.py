@@ -23,6 +23,7 @@ from memory_server.config import Settings
 from memory_server.embeddings import Embedder
 from memory_server.errors import InvalidInputError, NotFoundError
 from memory_server.memory import text
+from memory_server.memory.tool_calls import RunTotals, unknown_session
 from memory_server.store import Database
 from memory_server.store import sessions as rows
 from memory_server.store.sessions import MessageRow, NewMessageRow, SessionRow, SummaryRow
@@ -105,6 +106,7 @@ class SessionContext(BaseModel):
     summarized_messages: int = Field(description="Messages the summary covers")
     tokens: int = Field(description="Tokens of system + summary + messages; the first two are always sent")
     totals: SessionTotals
+    run: RunTotals | None = Field(None, description="Tool calls recorded for this session (record_tool_call)")
 
 
 class SummarizeResult(BaseModel):
@@ -193,11 +195,7 @@ class SessionService:
         return self.db.clock()
 
     def unknown(self, session_id: str) -> NotFoundError:
-        shown = session_id if len(session_id) <= 64 else session_id[:64] + "…"
-        return NotFoundError(
-            f"Unknown or expired session {shown!r}. Sessions end after {self.limits.ttl_hours:g} hours without "
-            "activity. Call append_messages without session_id to start a new session."
-        )
+        return unknown_session(session_id)
 
     async def _live(self, conn: aiosqlite.Connection, user_id: str, session_id: str) -> SessionRow:
         if not SESSION_ID_PATTERN.fullmatch(session_id):

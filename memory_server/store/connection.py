@@ -5,8 +5,10 @@ There is no fallback to an unencrypted driver.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import time
 from functools import cache
 from pathlib import Path
 
@@ -43,7 +45,8 @@ def connect(
     """
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        with contextlib.suppress(FileExistsError):  # another server created it at the same moment
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     # isolation_level=None: this code issues BEGIN IMMEDIATE / COMMIT itself.
     conn = sqlcipher3.connect(str(path), isolation_level=None, check_same_thread=False)
     try:
@@ -58,7 +61,7 @@ def connect(
                 f"memory-server database. The file was not changed. Use the passphrase or key file "
                 f"it was created with (set {PASSPHRASE_ENV}), or point --db at another file."
             ) from None
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        mode = _enable_wal(conn, busy_timeout_ms)
         if str(mode).lower() != "wal":
             raise StoreError(f"Cannot switch {path} to WAL mode (got {mode}); put the database on a local disk.")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
@@ -74,3 +77,16 @@ def connect(
         conn.close()
         raise
     return conn
+
+
+def _enable_wal(conn: sqlcipher3.Connection, busy_timeout_ms: int) -> str:
+    """Switch to WAL. When several servers open a new file at once, SQLite answers all but one
+    "database is locked" at once, without waiting on busy_timeout; retry within that timeout."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlcipher3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)

@@ -50,7 +50,10 @@ def key_file_key(key_file: Path, *, database_exists: bool) -> DatabaseKey:
                 f"The database exists but its key file {key_file} is missing. Restore the key file, "
                 f"or set {PASSPHRASE_ENV} if the database was created with a passphrase."
             )
-        return raw_key(create_key_file(key_file), f"key file {key_file}")
+        try:
+            return raw_key(create_key_file(key_file), f"key file {key_file}")
+        except FileExistsError:
+            pass  # another server starting at the same moment made it first: use theirs
     mode = key_file.stat().st_mode
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise StoreError(
@@ -63,14 +66,23 @@ def key_file_key(key_file: Path, *, database_exists: bool) -> DatabaseKey:
 
 
 def create_key_file(key_file: Path) -> str:
-    """Write a new random key with mode 0600; refuse to overwrite an existing file."""
+    """Write a new random key with mode 0600; refuse to overwrite an existing file.
+
+    The key is written to a private temporary file and linked into place, so a process that
+    sees the key file sees it whole; FileExistsError means another process made it first.
+    """
     key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key_hex = secrets.token_hex(_RAW_KEY_HEX_CHARS // 2)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as file:
-        file.write(key_hex + "\n")
-        file.flush()
-        os.fsync(file.fileno())
+    partial = key_file.with_name(f".{key_file.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as file:
+            file.write(key_hex + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(partial, key_file)
+    finally:
+        partial.unlink(missing_ok=True)
     return key_hex
 
 

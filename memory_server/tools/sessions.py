@@ -101,9 +101,11 @@ def register(server: MCPServer) -> None:
         older turns, then the most recent turns in full, within the limits."""
         memory = memory_of(ctx)
         with errors_for_the_model():
-            return await memory.sessions.context(
+            context = await memory.sessions.context(
                 memory.user_id, session_id, max_messages=max_messages, max_tokens=max_tokens
             )
+            run = await memory.tool_calls.totals(memory.user_id, session_id)
+            return context.model_copy(update={"run": run})
 
     @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
     async def summarize_session(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from tests.stdio import call, stdio_client
+from tests.stdio import call, server_pids, stdio_client
 
 pytestmark = pytest.mark.e2e
 
@@ -28,24 +28,6 @@ def review_state(done: int) -> dict[str, Any]:
         },
         "next_index": done,
     }
-
-
-def server_pids(home: Path) -> list[int]:
-    """Our child processes that are memory servers for `home` (the Client hides its subprocess)."""
-    marker = f"MEMORY_SERVER_HOME={home}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        if parent == os.getpid() and marker in environ and stat.rsplit(")", 1)[1].split()[0] != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 def leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
