@@ -92,19 +92,45 @@ def main(ctx: click.Context, /, **flags: Any) -> None:
 
 
 @main.command()
+@click.option(
+    "--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True, help="How hosts connect."
+)
+@click.option("--host", help="HTTP only: loopback address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="HTTP only: port (default 8765).")
 @click.pass_context
-def serve(ctx: click.Context) -> None:
-    """Serve MCP over stdio (the default command).
+def serve(ctx: click.Context, transport: str, host: str | None, port: int | None) -> None:
+    """Serve MCP over stdio (the default command), or over streamable HTTP on loopback.
+
+    HTTP requires a bearer token: made on first use, stored owner-only in <config dir>/http.token
+    (or <home>/http.token), printed once to stderr.
 
     Example:
 
-        memory-server serve --user alice
+        memory-server --user alice serve
+
+        memory-server serve --transport http --port 8765
     """
     settings = _settings(ctx)
     _configure_logging(settings.log_level)
     from memory_server.server import build_server
 
-    build_server(settings).run()
+    if transport == "stdio":
+        build_server(settings).run()
+        return
+    from memory_server.http import MCP_PATH, load_or_create_token, require_loopback, serve_http, token_path
+
+    bind = require_loopback(host or settings.http.host)
+    port = port or settings.http.port
+    path = token_path(settings)
+    token, created = load_or_create_token(path)
+    if created:
+        click.echo(f"memory-server: new HTTP bearer token, stored in {path} (shown only this once):\n{token}", err=True)
+    url_host = f"[{bind}]" if ":" in bind else bind
+    click.echo(
+        f"memory-server: MCP at http://{url_host}:{port}{MCP_PATH}; send 'Authorization: Bearer <token in {path}>'",
+        err=True,
+    )
+    asyncio.run(serve_http(build_server(settings), host=bind, port=port, token=token, log_level=settings.log_level))
 
 
 @main.command()
@@ -138,6 +164,80 @@ def sweep(ctx: click.Context) -> None:
         return swept
 
     click.echo(json.dumps(_run(ctx, work)))
+
+
+@main.command()
+@click.argument("host", required=False, type=click.Choice(["claude-desktop"]))
+@click.option(
+    "--print",
+    "print_host",
+    type=click.Choice(["claude-desktop", "claude-code", "cursor", "vscode"]),
+    help="Print the config snippet (or command) for this host; change nothing.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Claude Desktop's config file (default: where Claude Desktop keeps it on this platform).",
+)
+@click.option("--name", default="memory", show_default=True, help="The server's name in the host's config.")
+@click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE", help="Extra server environment; repeat.")
+@click.option("--dry-run", is_flag=True, help="Print the resulting config file; write nothing.")
+@click.pass_context
+def install(
+    ctx: click.Context,
+    host: str | None,
+    print_host: str | None,
+    config_path: Path | None,
+    name: str,
+    env_pairs: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Add memory-server to an MCP host: merge it into Claude Desktop's config, or print the
+    snippet for Claude Code, Cursor or VS Code.
+
+    The entry runs this installation's memory-server by absolute path, with the environment it
+    needs (offline model; --home, --db, --user, --config and MEMORY_SERVER_* of this shell).
+    The old config file is backed up next to it; other servers are left as they were.
+
+    Example:
+
+        memory-server --home ~/memory install claude-desktop --dry-run
+
+        memory-server install --print claude-code
+    """
+    import os
+
+    from memory_server import install as setup
+
+    if (host is None) == (print_host is None):
+        raise click.UsageError("Give a host to set up (claude-desktop) or --print HOST, not both and not neither.")
+    extra = setup.parse_env_pairs(env_pairs)
+    env = setup.server_environment(flags=ctx.obj["flags"], environ=os.environ, extra=extra)
+    if os.environ.get(setup.PASSPHRASE_ENV) and setup.PASSPHRASE_ENV not in extra:
+        click.echo(
+            f"note: {setup.PASSPHRASE_ENV} is not written into the host's config (it is a secret); "
+            f"pass --env {setup.PASSPHRASE_ENV}=... to do so anyway.",
+            err=True,
+        )
+    launch = setup.build_launch(setup.find_server_command(), env)
+    if print_host is not None:
+        click.echo(setup.where_to_paste(print_host) + ":", err=True)
+        click.echo(setup.snippet(print_host, name, launch))
+        return
+
+    path = (config_path or setup.claude_desktop_config_path()).expanduser().absolute()
+    merged, status = setup.merge_entry(setup.read_config(path), name, launch.entry())
+    if dry_run:
+        click.echo(f"{status} {name!r} in {path} (dry run; nothing written):", err=True)
+        click.echo(json.dumps(merged, indent=2, ensure_ascii=False))
+        return
+    if status == "unchanged":
+        click.echo(f"{name!r} in {path} is already up to date; nothing written.")
+        return
+    backup = setup.write_config(path, merged)
+    click.echo(f"{status} {name!r} in {path}" + (f" (backup: {backup})" if backup else ""))
+    click.echo("Quit Claude Desktop completely and start it again to load it.")
 
 
 # -- facts ---------------------------------------------------------------------------------

@@ -131,6 +131,18 @@ class SessionSettings(_Section):
     max_list: int = Field(200, ge=1, le=10_000, description="Sessions listed at most at once")
 
 
+ContactPolicy = Literal["keep", "redact", "refuse"]
+
+
+class PrivacySettings(_Section):
+    """What happens to email addresses and phone numbers, per layer (secrets are always refused)."""
+
+    facts: ContactPolicy = Field("keep", description="The user asked to be remembered: keep them")
+    sessions: ContactPolicy = Field("keep", description="Conversation messages and summaries")
+    checkpoints: ContactPolicy = Field("redact", description="Checkpoint states and labels")
+    tool_calls: ContactPolicy = Field("redact", description="Recorded tool-call inputs and outputs")
+
+
 class HttpSettings(_Section):
     """`memory-server serve --transport http`: streamable HTTP on a loopback port, behind a bearer token."""
 
@@ -147,6 +159,7 @@ class Settings(BaseModel):
     user: str = Field(default_factory=lambda: _default_user())
     home: Path | None = Field(None, description="One folder for the database and key (tests, portable use)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    multi_user: bool = Field(False, description="Every tool takes a user_id instead of acting for `user`")
     passphrase: SecretStr | None = Field(None, exclude=True)
     store: StoreSettings = StoreSettings()
     embeddings: EmbeddingSettings = EmbeddingSettings()
@@ -158,6 +171,7 @@ class Settings(BaseModel):
     audit: AuditSettings = AuditSettings()
     sessions: SessionSettings = SessionSettings()
     http: HttpSettings = HttpSettings()
+    privacy: PrivacySettings = PrivacySettings()
 
     @field_validator("user")
     @classmethod

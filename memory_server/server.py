@@ -75,7 +75,7 @@ def _compact_tool_listing(server: MCPServer) -> None:
     """Hosts put every tool's description and input schema in the model's context. Pydantic
     titles every argument ("Fact Id" for fact_id) and docstrings keep their indentation:
     a sixth of those bytes, for nothing."""
-    for tool in server._tool_manager.list_tools():  # noqa: SLF001 - the SDK has no public hook
+    for tool in server._tool_manager.list_tools():  # the SDK has no public hook for this
         tool.parameters = _without_titles(tool.parameters)
         tool.description = " ".join((tool.description or "").split())
 

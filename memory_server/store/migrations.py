@@ -154,8 +154,33 @@ def _m003_run_state(ctx: SchemaContext) -> list[str]:
     ]
 
 
+def _m004_audit(ctx: SchemaContext) -> list[str]:
+    return [
+        # Append-only and hash-chained (see store/audit.py). Ids, counts and hashes only:
+        # content that is later erased must not survive here.
+        """CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused, so a deleted last row shows
+            at REAL NOT NULL,
+            user_id TEXT NOT NULL,
+            session_id TEXT,                   -- the session the action served, when known
+            action TEXT NOT NULL,              -- e.g. fact.created, facts.served, session.expired
+            ids TEXT NOT NULL,                 -- canonical JSON array of the ids touched
+            detail TEXT NOT NULL,              -- canonical JSON object: counts and sha256 hashes
+            prev_hash TEXT NOT NULL,           -- hash of the row before (64 zeros for the first)
+            hash TEXT NOT NULL                 -- sha256 of this row's fields + prev_hash
+        ) STRICT""",
+        "CREATE INDEX audit_by_user ON audit_log (user_id, id)",
+        "CREATE INDEX audit_by_session ON audit_log (session_id, id) WHERE session_id IS NOT NULL",
+        "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+        "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("001_facts", _m001_facts),
     Migration("002_sessions", _m002_sessions),
     Migration("003_run_state", _m003_run_state),
+    Migration("004_audit", _m004_audit),
 )
