@@ -67,6 +67,7 @@ async def open_memory(
     embedder: Embedder | None = None,
     clock: Clock = system_clock,
     preload_model: bool = True,
+    check_model: bool = True,
 ) -> AsyncIterator[Memory]:
     """Open the store; with `preload_model`, start loading the model in the background now
     (nothing waits for it until a vector is needed). Without it, the first use loads it."""
@@ -77,7 +78,7 @@ async def open_memory(
             background.start()
         embedder = background
     try:
-        async with Database.open(settings, clock=clock) as db:
+        async with Database.open(settings, clock=clock, check_model=check_model) as db:
             facts = FactService(db, embedder, settings)
             sessions = SessionService(db, embedder, settings)
             yield Memory(

@@ -10,7 +10,8 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,14 +46,16 @@ def _configure_logging(level: str) -> None:
     logging.basicConfig(stream=sys.stderr, level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _run(ctx: click.Context, work: Callable[[Any], Awaitable[T]], *, needs_model: bool = False) -> T:
+def _run(
+    ctx: click.Context, work: Callable[[Any], Awaitable[T]], *, needs_model: bool = False, check_model: bool = True
+) -> T:
     from memory_server.app import open_memory
 
     settings = _settings(ctx)
     _configure_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
 
     async def main() -> T:
-        async with open_memory(settings, preload_model=needs_model) as memory:
+        async with open_memory(settings, preload_model=needs_model, check_model=check_model) as memory:
             return await work(memory)
 
     return asyncio.run(main())
@@ -115,6 +118,8 @@ def serve(ctx: click.Context, transport: str, host: str | None, port: int | None
     from memory_server.server import build_server
 
     if transport == "stdio":
+        if host is not None or port is not None:
+            raise click.UsageError("--host and --port apply to --transport http only.")
         build_server(settings).run()
         return
     from memory_server.http import MCP_PATH, load_or_create_token, require_loopback, serve_http, token_path
@@ -399,13 +404,23 @@ def threads_list(ctx: click.Context, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([item.model_dump() for item in found], indent=2))
         return
-    for item in found:
-        click.echo(
-            f"{item.thread_id}  step {item.latest_step} (checkpoint {item.latest_checkpoint_id})  "
-            f"{item.checkpoints} checkpoints  saved {item.last_saved_at}  expires {item.expires_at}"
-        )
-    if not found:
-        click.echo("(no threads)")
+    from memory_server.console import rows_table, when
+
+    rows_table(
+        "Threads",
+        ["thread", "step", "latest id", "saved", "checkpoints", "expires"],
+        [
+            (
+                t.thread_id,
+                t.latest_step,
+                t.latest_checkpoint_id,
+                when(t.last_saved_at),
+                t.checkpoints,
+                t.expires_at[:10],
+            )
+            for t in found
+        ],
+    )
 
 
 @threads.command("show")
@@ -434,13 +449,17 @@ def threads_show(ctx: click.Context, thread_id: str, limit: int, with_state: boo
             data["latest_state"] = latest.state
         click.echo(json.dumps(data, indent=2))
         return
-    click.echo(f"thread {history.thread_id}: {history.total} checkpoints, expires {history.expires_at}")
-    for item in history.checkpoints:
-        label = f"  {item.label}" if item.label else ""
-        click.echo(
-            f"{item.id}  step {item.step}  parent {item.parent_id or '-'}  {item.created_at}  "
-            f"{item.size_bytes} bytes  {item.hash[:12]}{label}"
-        )
+    from memory_server.console import rows_table, when
+
+    rows_table(
+        f"Thread {history.thread_id}: {history.total} checkpoints, expires {when(history.expires_at)}",
+        ["id", "step", "parent", "saved", "bytes", "hash", "label"],
+        [
+            (c.id, c.step, c.parent_id or "-", when(c.created_at), c.size_bytes, c.hash[:12], c.label)
+            for c in history.checkpoints
+        ],
+        wide="label",
+    )
     if latest is not None:
         click.echo(f"\nstate of checkpoint {latest.checkpoint_id}:")
         click.echo(json.dumps(latest.state, indent=2, ensure_ascii=False))
@@ -478,15 +497,25 @@ def sessions_list(ctx: click.Context, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([item.model_dump() for item in found], indent=2))
         return
-    for item in found:
-        totals = item.totals
-        agent = f"  ({item.agent_name})" if item.agent_name else ""
-        click.echo(
-            f"{item.id}  {totals.messages} messages  {totals.tokens} tokens  ${totals.cost_usd:.4f}  "
-            f"active {item.last_active_at}  expires {item.expires_at}{agent}"
-        )
-    if not found:
-        click.echo("(no sessions)")
+    from memory_server.console import rows_table, when
+
+    rows_table(
+        "Sessions",
+        ["id", "active", "msgs", "tokens", "cost $", "expires", "agent"],
+        [
+            (
+                s.id,
+                when(s.last_active_at),
+                s.totals.messages,
+                s.totals.tokens,
+                f"{s.totals.cost_usd:.4f}",
+                s.expires_at[:10],
+                s.agent_name,
+            )
+            for s in found
+        ],
+        wide="agent",
+    )
 
 
 @sessions.command("show")
@@ -521,9 +550,15 @@ def sessions_show(ctx: click.Context, session_id: str, show_all: bool, as_json: 
     if window.summary:
         click.echo(f"\nsummary ({window.summary.source}, through message {window.summary.covers_through_seq}):")
         click.echo(window.summary.content)
-    click.echo("")
-    for message in history if history is not None else [*window.system, *window.messages]:
-        click.echo(f"[{message.seq}] {message.role}{f' ({message.name})' if message.name else ''}: {message.content}")
+    from memory_server.console import rows_table, when
+
+    shown = history if history is not None else [*window.system, *window.messages]
+    rows_table(
+        "Messages",
+        ["seq", "role", "content", "at"],
+        [(m.seq, m.role + (f" ({m.name})" if m.name else ""), m.content, when(m.created_at)) for m in shown],
+        wide="content",
+    )
 
 
 @sessions.command("gc")
@@ -540,3 +575,394 @@ def sessions_gc(ctx: click.Context) -> None:
         return int(await memory.sessions.sweep_expired())
 
     click.echo(f"erased {_run(ctx, work)} expired session(s)")
+
+
+# -- audit ---------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """Verify and list the hash-chained audit log (ids and hashes of changes and served facts).
+
+    Example:
+
+        memory-server audit verify
+    """
+
+
+@audit.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def audit_verify(ctx: click.Context, as_json: bool) -> None:
+    """Walk the whole audit chain; exit 1 if a row was edited, deleted or reordered.
+
+    Example:
+
+        memory-server audit verify --json
+    """
+    from memory_server.memory.audit import AuditReport, AuditService
+
+    async def work(memory: Any) -> AuditReport:
+        return await AuditService(memory.db).verify()
+
+    report = _run(ctx, work)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+    elif report.ok:
+        click.echo(f"ok: {report.rows} audit rows, chain intact (head {report.head_id}: {report.head_hash})")
+    else:
+        click.echo(f"FAIL: {len(report.problems)} problem(s) in {report.rows} audit rows:")
+        for problem in report.problems:
+            click.echo(f"  {problem}")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@audit.command("list")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--session", "session_id", help="Only rows about this session.")
+@click.option("--all-users", is_flag=True, help="Rows of every user, not only --user.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def audit_list(ctx: click.Context, limit: int, session_id: str | None, all_users: bool, as_json: bool) -> None:
+    """List the newest audit rows, newest first.
+
+    Example:
+
+        memory-server audit list --limit 20 --json
+    """
+    from memory_server.memory.audit import AuditService
+
+    async def work(memory: Any) -> Any:
+        user_id = None if all_users else memory.user_id
+        return await AuditService(memory.db).entries(user_id, limit=limit, session_id=session_id)
+
+    found = _run(ctx, work)
+    if as_json:
+        click.echo(json.dumps([entry.model_dump() for entry in found], indent=2))
+        return
+    for entry in found:
+        session = f"  session {entry.session_id}" if entry.session_id else ""
+        ids = ",".join(map(str, entry.ids[:10])) + ("…" if len(entry.ids) > 10 else "")
+        click.echo(f"{entry.id}  {entry.at}  {entry.user_id}  {entry.action}  [{ids}]{session}")
+    if not found:
+        click.echo("(no audit rows)")
+
+
+# -- keys and backups ----------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--to-passphrase",
+    is_flag=True,
+    help="Key the database by a new passphrase (from MEMORY_SERVER_NEW_PASSPHRASE, or asked) instead of a key file.",
+)
+@click.option(
+    "--from-passphrase",
+    is_flag=True,
+    help="The database is keyed by a passphrase now (MEMORY_SERVER_PASSPHRASE, or asked).",
+)
+@click.pass_context
+def rekey(ctx: click.Context, to_passphrase: bool, from_passphrase: bool) -> None:
+    """Change the database key atomically; the old key no longer opens it. Stop running servers first.
+
+    Without --to-passphrase the new key is a fresh random key file (written beside the old one,
+    which is kept as memory.key.old until the change is confirmed). With --to-passphrase the new
+    passphrase comes from MEMORY_SERVER_NEW_PASSPHRASE or a prompt. Backups made earlier still
+    open only with the old key.
+
+    Example:
+
+        memory-server rekey --to-passphrase
+    """
+    import os
+
+    from memory_server.store import rekey as keys_ops
+    from memory_server.store.database import resolve_key
+    from memory_server.store.keys import PASSPHRASE_ENV, passphrase_key
+
+    settings = _settings(ctx)
+    _configure_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
+    recovered = keys_ops.recover(settings)
+    if from_passphrase:
+        current = settings.passphrase.get_secret_value() if settings.passphrase else None
+        old_key = passphrase_key(current or click.prompt("Current passphrase", hide_input=True))
+    else:
+        old_key = recovered or resolve_key(settings)
+    new_passphrase = None
+    if to_passphrase:
+        new_passphrase = os.environ.get(keys_ops.NEW_PASSPHRASE_ENV) or click.prompt(
+            "New passphrase", hide_input=True, confirmation_prompt=True
+        )
+    result = keys_ops.rekey(settings, old_key, new_passphrase=new_passphrase)
+    click.echo(f"rekeyed {result.database}: now opened by {result.new_source}; {result.old_source} no longer opens it")
+    if to_passphrase:
+        click.echo(f"Set {PASSPHRASE_ENV} to the new passphrase wherever memory-server runs (every MCP host).")
+    elif settings.passphrase is not None or from_passphrase:
+        click.echo(f"Unset {PASSPHRASE_ENV} wherever memory-server runs: the key file opens the database now.")
+    click.echo("Backups made before this still open only with the old key.")
+
+
+
+@main.command()
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace DEST if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def backup(ctx: click.Context, dest: Path, force: bool, as_json: bool) -> None:
+    """Copy the database to DEST, encrypted with the same key, while servers keep running.
+
+    The copy is one consistent snapshot; it is checked (opens with the key, integrity_check ok,
+    same row counts) before it is put in place.
+
+    Example:
+
+        memory-server backup ~/backups/memory-2026-01-01.db
+    """
+    from memory_server.store import backup as backups
+    from memory_server.store import rekey as keys_ops
+    from memory_server.store.database import resolve_key
+
+    settings = _settings(ctx)
+    if not settings.database_path.exists():
+        raise click.ClickException(f"There is no database at {settings.database_path}. Check --db / --home.")
+    key = keys_ops.recover(settings) or resolve_key(settings)
+    result = backups.backup(
+        settings.database_path, key, dest, force=force, busy_timeout_ms=settings.store.busy_timeout_ms
+    )
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "path": str(result.path),
+                    "bytes": result.bytes,
+                    "rows": result.rows,
+                    "integrity": result.integrity,
+                    "seconds": round(result.seconds, 3),
+                },
+                indent=2,
+            )
+        )
+        return
+    click.echo(
+        f"backed up {settings.database_path} to {result.path}: {result.bytes} bytes, "
+        f"{sum(result.rows.values())} rows, integrity {result.integrity}, encrypted with {key.source}"
+    )
+
+
+# -- export, import, reindex, stats --------------------------------------------------------
+
+EXPORT_PASSPHRASE_ENV = "MEMORY_SERVER_EXPORT_PASSPHRASE"
+
+
+def _export_passphrase(*, confirm: bool) -> str:
+    import os
+
+    secret = os.environ.get(EXPORT_PASSPHRASE_ENV)
+    if secret:
+        return secret
+    if not sys.stdin.isatty():
+        raise click.ClickException(f"No passphrase: set {EXPORT_PASSPHRASE_ENV}, or run in a terminal to be asked.")
+    value: str = click.prompt("Export passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+    return value
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A rich progress bar on stderr; yields the callback the domain calls after each batch."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+@main.command("export")
+@click.option("--out", default="-", show_default=True, help="File to write, or - for stdout.")
+@click.option("--encrypt", is_flag=True, help=f"Seal it with a passphrase (env {EXPORT_PASSPHRASE_ENV}, or asked).")
+@click.option("--include-audit", is_flag=True, help="Also export the audit log, when the store has one.")
+@click.pass_context
+def export_command(ctx: click.Context, out: str, encrypt: bool, include_audit: bool) -> None:
+    """Write this user's memory as JSON Lines: facts (with superseded ones), sessions with messages
+    and summaries, checkpoints, tool calls. A file is written with owner-only permissions.
+
+    Example:
+
+        memory-server export --out backup.jsonl.sealed --encrypt
+    """
+    import os
+
+    from memory_server.memory.sealed import SealedWriter
+    from memory_server.memory.transfer import export
+
+    if encrypt and out == "-" and sys.stdout.isatty():
+        raise click.ClickException("A sealed export is binary: give --out FILE, or redirect stdout to a file.")
+    secret = _export_passphrase(confirm=True) if encrypt else None
+    target = None if out == "-" else Path(out).expanduser()
+    partial = target.with_name(target.name + ".partial") if target else None
+
+    async def work(memory: Any) -> dict[str, int]:
+        if partial is None:
+            sink: Any = sys.stdout.buffer
+        else:
+            sink = os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+        try:
+            sealed = SealedWriter(sink, secret) if secret is not None else None
+            counts = await export(memory, sealed or sink, include_audit=include_audit)
+            if sealed is not None:
+                sealed.close()
+            sink.flush()
+            if partial is not None:
+                os.fsync(sink.fileno())
+        finally:
+            if partial is not None:
+                sink.close()
+        return counts
+
+    try:
+        # Vectors are not exported, so a store embedded with another model can still be moved.
+        counts = _run(ctx, work, check_model=False)
+    except BaseException:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        raise
+    if target is not None and partial is not None:
+        os.replace(partial, target)
+    where = "stdout" if target is None else str(target)
+    what = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    click.echo(f"exported {what} to {where}{' (sealed)' if secret else ''}", err=True)
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--batch", type=int, default=500, show_default=True, help="Records per transaction.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def import_command(ctx: click.Context, file: Path, batch: int, as_json: bool) -> None:
+    """Import an export (sealed or not) or a knowledge-graph server's memory.jsonl, de-duplicating:
+    facts that restate stored ones are merged, sessions and checkpoints already there are skipped.
+
+    Example:
+
+        memory-server import backup.jsonl.sealed --batch 500
+    """
+    from memory_server.memory.transfer import import_lines, read_lines
+
+    # Before the store opens: a sealed file is checked whole (and its passphrase asked) first.
+    lines = read_lines(file, passphrase=lambda: _export_passphrase(confirm=False))
+    with _progress(f"importing {file.name}") as progress:
+
+        async def work(memory: Any) -> Any:
+            return await import_lines(memory, lines, batch=batch, progress=progress)
+
+        report = _run(ctx, work, needs_model=True)
+    if as_json:
+        click.echo(report.model_dump_json(indent=2))
+        return
+    from memory_server.console import rows_table
+
+    rows_table(
+        f"Imported {report.lines} records ({report.format})",
+        ["type", "created", "merged", "skipped"],
+        [(kind, c.created, c.merged, c.skipped) for kind, c in report.counts.items()],
+    )
+    for note in report.notes:
+        click.echo(f"skipped: {note}", err=True)
+
+
+@main.command()
+@click.option("--batch", type=int, default=256, show_default=True, help="Facts embedded per transaction.")
+@click.option("--force", is_flag=True, help="Re-embed even when the recorded model is the configured one.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def reindex(ctx: click.Context, batch: int, force: bool, as_json: bool) -> None:
+    """Re-embed every fact with the configured model and record it; a stopped run resumes.
+
+    Example:
+
+        MEMORY_SERVER_MODEL=/models/bge-small memory-server reindex
+    """
+    from memory_server.memory.reindex import reindex as run_reindex
+
+    with _progress("re-embedding facts") as progress:
+
+        async def work(memory: Any) -> Any:
+            return await run_reindex(
+                memory.db, memory.embedder, memory.settings.embeddings, batch=batch, force=force, progress=progress
+            )
+
+        result = _run(ctx, work, needs_model=True, check_model=False)
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+    elif result.status == "up to date":
+        click.echo(f"up to date: every fact is embedded with {result.model} ({result.dimension} dimensions)")
+    else:
+        resumed = f", resumed after fact {result.resumed_after_id}" if result.resumed_after_id is not None else ""
+        click.echo(
+            f"re-embedded {result.facts} facts with {result.model} ({result.dimension} dimensions; was "
+            f"{result.previous_model}, {result.previous_dimension}){resumed}"
+        )
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def stats(ctx: click.Context, as_json: bool) -> None:
+    """Counts per layer and category, what awaits the sweeper, oldest/newest, file sizes.
+
+    Example:
+
+        memory-server stats --json
+    """
+    from memory_server.memory.stats import collect
+
+    async def work(memory: Any) -> Any:
+        return await collect(memory.db, memory.user_id)
+
+    # Inspection needs no vectors: it works (and shows the recorded model) when the model differs.
+    found = _run(ctx, work, check_model=False)
+    if as_json:
+        click.echo(found.model_dump_json(indent=2))
+        return
+    from memory_server.console import rows_table, when
+
+    store = found.store
+    click.echo(
+        f"{store.path}: {store.database_bytes:,} bytes + {store.wal_bytes:,} WAL; model {store.model} "
+        f"({store.dimension} dimensions); user {found.user}"
+    )
+    layers = {
+        "facts": found.facts,
+        "sessions": found.sessions,
+        "checkpoints": found.checkpoints,
+        "tool calls": found.tool_calls,
+    }
+    if found.audit is not None:
+        layers["audit"] = found.audit
+    rows_table(
+        "Layers",
+        ["layer", "what", "value"],
+        [
+            (name if index == 0 else "", what.replace("_", " "), value)
+            for name, layer in layers.items()
+            for index, (what, value) in enumerate(
+                [*layer.counts.items(), ("oldest", when(layer.oldest)), ("newest", when(layer.newest))]
+            )
+        ],
+    )
+    rows_table(
+        "Live facts per category", ["category", "facts"], [(c or "(none)", n) for c, n in found.categories.items()]
+    )

@@ -32,6 +32,7 @@ ENV_SHORTCUTS: dict[str, tuple[str, ...]] = {
     "USER": ("user",),
     "MODEL": ("embeddings", "model"),
     "LOG_LEVEL": ("log_level",),
+    "MULTI_USER": ("multi_user",),
 }
 
 
@@ -67,6 +68,7 @@ class FactSettings(_Section):
     max_ttl_days: float = Field(36_500, gt=0)
     forget_query_similarity: float = Field(0.55, ge=0.0, le=1.0)
     max_results: int = Field(50, ge=1, le=500)
+    max_query_bytes: int = Field(2_000, ge=64, le=100_000, description="Longest search or forget query")
 
 
 class RankingSettings(_Section):
@@ -95,6 +97,8 @@ class CheckpointSettings(_Section):
     """Checkpoints of a thread's task state (save_checkpoint / restore_checkpoint)."""
 
     max_state_bytes: int = Field(262_144, ge=1_024, le=16_777_216, description="Largest state, as canonical JSON")
+    # The MCP SDK cannot serialize an answer nested much deeper than 250 levels.
+    max_state_depth: int = Field(64, ge=2, le=200, description="Deepest nesting of objects and arrays in a state")
     keep_per_thread: int = Field(20, ge=1, le=10_000, description="Newest checkpoints kept per thread")
     ttl_days: float = Field(30.0, gt=0, description="A thread is deleted this long after its last checkpoint")
     max_thread_id_chars: int = Field(128, ge=8, le=512)
@@ -108,6 +112,9 @@ class AuditSettings(_Section):
     max_output_chars: int = Field(2_000, ge=64, le=1_000_000, description="Longer outputs keep a head, length, hash")
     max_input_chars: int = Field(4_000, ge=64, le=1_000_000, description="Longer inputs keep a head, length, hash")
     max_tool_name_chars: int = Field(128, ge=8, le=512)
+    max_payload_chars: int = Field(
+        4_000_000, ge=1_024, le=64_000_000, description="Larger inputs or outputs are refused, not truncated"
+    )
     resource_calls: int = Field(50, ge=1, le=10_000, description="Latest calls shown by the audit resource")
 
 

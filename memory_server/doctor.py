@@ -72,3 +72,13 @@ async def _check_store(settings: Settings, report: Callable[[bool, str, str], No
         steps = await memory.db.applied_migrations()
         report(True, "schema", ", ".join(steps))
         report(True, "facts", f"{await memory.facts.count(memory.user_id)} live facts for {memory.user_id!r}")
+        from memory_server.memory.audit import AuditService
+
+        chain = await AuditService(memory.db).verify()
+        report(
+            chain.ok,
+            "audit",
+            f"{chain.rows} rows, hash chain intact"
+            if chain.ok
+            else f"{chain.problems[0]} ({len(chain.problems)} problem(s); `memory-server audit verify` lists them)",
+        )

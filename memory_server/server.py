@@ -15,6 +15,7 @@ from memory_server.app import Memory, open_memory
 from memory_server.clock import Clock, system_clock
 from memory_server.config import Settings
 from memory_server.embeddings import Embedder
+from memory_server.resources import audit as audit_views
 from memory_server.resources import run_state as run_state_views
 from memory_server.resources import sessions as session_views
 from memory_server.tools import facts as fact_tools
@@ -61,12 +62,13 @@ def build_server(settings: Settings, *, embedder: Embedder | None = None, clock:
         lifespan=lifespan,
         log_level=settings.log_level,
     )
-    fact_tools.register(server)
-    run_state_tools.register(server)
-    resources.register(server, current)
-    run_state_views.register(server, current)
-    session_tools.register(server)
-    session_views.register(server, current)
+    fact_tools.register(server, multi_user=settings.multi_user)
+    run_state_tools.register(server, multi_user=settings.multi_user)
+    resources.register(server, current, multi_user=settings.multi_user)
+    run_state_views.register(server, current, multi_user=settings.multi_user)
+    session_tools.register(server, multi_user=settings.multi_user)
+    session_views.register(server, current, multi_user=settings.multi_user)
+    audit_views.register(server, current, multi_user=settings.multi_user)
     _compact_tool_listing(server)
     return server
 

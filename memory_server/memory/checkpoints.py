@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from memory_server.clock import iso
 from memory_server.config import Settings
 from memory_server.errors import InvalidInputError, NotFoundError, StoreError
-from memory_server.memory import text
+from memory_server.memory import audit, privacy, text
 from memory_server.memory.tool_calls import check_session_id, require_live_session
 from memory_server.store import Database
 from memory_server.store import run_state as rows
@@ -59,6 +59,9 @@ class SavedCheckpoint(BaseModel):
     hash: str
     created_at: str
     pruned: int = Field(description="Older checkpoints of the thread deleted by retention")
+    redacted: list[str] = Field(
+        default_factory=list, description="Kinds of personal data replaced in the state, e.g. email -> [email]"
+    )
 
 
 class RestoredCheckpoint(BaseModel):
@@ -124,6 +127,23 @@ def canonical_json(state: Mapping[str, Any]) -> str:
     return encoded
 
 
+def nesting_depth(value: Any, stop_after: int) -> int:
+    """Levels of objects and arrays in `value` (a scalar is 0), counted without recursion and
+    only up to `stop_after` + 1, so a hostile value costs no more than the limit."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping | list | tuple):
+            depth += 1
+            if depth > stop_after:
+                return depth
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, Mapping) else item
+            stack.extend((child, depth) for child in children)
+    return deepest
+
+
 def content_hash(canonical: str) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -181,6 +201,12 @@ class CheckpointService:
         return label
 
     def _check_state(self, state: Mapping[str, Any]) -> tuple[str, int]:
+        deepest = self.settings.checkpoints.max_state_depth
+        if nesting_depth(state, deepest) > deepest:
+            raise InvalidInputError(
+                f"state is nested more than {deepest} levels deep. Nothing was saved. Flatten it: keep lists of "
+                "ids and short records, not deeply nested structures."
+            )
         canonical = canonical_json(state)
         size = len(canonical.encode("utf-8"))
         limit = self.settings.checkpoints.max_state_bytes
@@ -202,7 +228,12 @@ class CheckpointService:
             raise InvalidInputError(f"step must be between 0 and {MAX_STEP}; omit it to count on from the parent.")
         if new.parent_id is not None and new.parent_id < 1:
             raise InvalidInputError("parent_id must be a checkpoint id from list_checkpoints; omit it to continue.")
-        canonical, size = self._check_state(new.state)
+        self._check_state(new.state)  # valid JSON within the size limit before anything reads it
+        policy = privacy.PrivacyPolicy(self.settings.privacy)
+        checked_label = policy.text(label or "-", layer="checkpoints", field="label")
+        checked = policy.json(new.state, layer="checkpoints", field="state")
+        label = checked_label.value if label else None
+        canonical, size = self._check_state(checked.value)
         digest = content_hash(canonical)
         keep = self.settings.checkpoints.keep_per_thread
 
@@ -232,6 +263,18 @@ class CheckpointService:
                 now=now,
             )
             pruned = await rows.prune_thread(conn, user_id, thread_id, keep)
+            await audit.record(
+                conn,
+                now,
+                user_id,
+                audit.CHECKPOINT_SAVED,
+                [checkpoint_id],
+                session_id=session_id,
+                thread_id=thread_id,
+                step=step,
+                state_sha256=digest,
+                pruned=pruned,
+            )
         log.info("checkpoint %d saved for thread %s (step %d, %d bytes)", checkpoint_id, thread_id, step, size)
         return SavedCheckpoint(
             thread_id=thread_id,
@@ -242,6 +285,7 @@ class CheckpointService:
             hash=digest,
             created_at=iso(now),
             pruned=pruned,
+            redacted=list(dict.fromkeys([*checked.redacted, *checked_label.redacted])),
         )
 
     # -- restore -------------------------------------------------------------------------
@@ -264,6 +308,10 @@ class CheckpointService:
                 raise await self._not_found(conn, user_id, thread_id, checkpoint_id, what="checkpoint_id")
             stored = await rows.checkpoint_state(conn, user_id, row.id)
         state = self._verified(row, stored)
+        async with self.db.write() as conn:
+            await audit.record(
+                conn, self.now, user_id, audit.CHECKPOINT_RESTORED, [row.id], thread_id=thread_id, step=row.step
+            )
         return RestoredCheckpoint(
             thread_id=thread_id,
             checkpoint_id=row.id,
@@ -375,6 +423,7 @@ class CheckpointService:
     async def sweep_expired(self) -> int:
         """Physically delete every thread whose last save is older than the TTL; returns how many."""
         async with self.db.write() as conn:
+            await audit.threads_expired(conn, self.now, self.now - self._ttl_seconds())
             threads, checkpoints = await rows.delete_threads_saved_before(conn, self.now - self._ttl_seconds())
         if threads:
             log.info("swept %d expired threads (%d checkpoints)", threads, checkpoints)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from memory_server.clock import iso
 from memory_server.errors import InvalidInputError
-from memory_server.memory import text
+from memory_server.memory import audit, poisoning, text
 from memory_server.memory.facts import FactService, RankedFact, SearchRequest
 from memory_server.memory.models import ContextFact, UserContext
 from memory_server.memory.sessions import SUMMARY_NOTE, SessionService
@@ -21,7 +21,8 @@ MAX_CONSIDERED = 2_000
 def fact_line(item: RankedFact) -> str:
     row = item.row
     label = f"{iso(row.updated_at)[:10]}" + (f", {row.category}" if row.category else "")
-    return f"- [{label}] {row.content} (id {row.id})"
+    flagged = f"{poisoning.FLAG_NOTE} " if poisoning.flags(row.content) else ""
+    return f"- [{label}] {flagged}{row.content} (id {row.id})"
 
 
 def omitted_line(count: int) -> str:
@@ -45,13 +46,27 @@ class ContextBuilder:
         summary = await self._session_summary(user_id, session_id, budget // 2)
         ranked = await self._ranked(user_id, query)
         if summary is None:
-            return pack(ranked, budget)
+            return await self._served(user_id, session_id, pack(ranked, budget))
         packed = pack(ranked, budget - text.estimate_tokens(summary) - 2)
         body = summary + "\n\n" + packed.text
         tokens = text.estimate_tokens(body)
-        return packed.model_copy(
-            update={"text": body, "tokens": tokens, "max_tokens": budget, "session_summary": summary}
+        return await self._served(
+            user_id,
+            session_id,
+            packed.model_copy(
+                update={"text": body, "tokens": tokens, "max_tokens": budget, "session_summary": summary}
+            ),
         )
+
+    async def _served(self, user_id: str, session_id: str | None, context: UserContext) -> UserContext:
+        """Audit which facts this context hands to which session (ids only)."""
+        if context.facts:
+            async with self.facts.db.write() as conn:
+                ids = [fact.id for fact in context.facts]
+                await audit.facts_served(
+                    conn, self.facts.now, user_id, ids, via="get_user_context", session_id=session_id
+                )
+        return context
 
     async def _session_summary(self, user_id: str, session_id: str | None, budget: int) -> str | None:
         """The session's summary, framed as data and cut to `budget` tokens (its first lines kept)."""
@@ -112,6 +127,9 @@ def pack(ranked: list[RankedFact], budget: int) -> UserContext:
                 date=iso(item.row.updated_at)[:10],
                 importance=item.row.importance,
                 score=round(item.score, 4),
+                created_at=iso(item.row.created_at),
+                source_session=item.row.source_session,
+                flags=poisoning.flags(item.row.content),
             )
             for item in chosen
         ],

@@ -13,8 +13,9 @@ from memory_server.clock import iso
 from memory_server.config import Settings
 from memory_server.embeddings import Embedder
 from memory_server.errors import InvalidInputError, NotFoundError
-from memory_server.memory import ranking, text
+from memory_server.memory import audit, poisoning, privacy, ranking, text
 from memory_server.memory.models import Fact, ForgetResult, RememberResult, ScoreParts, SearchHit, SearchResult
+from memory_server.memory.tool_calls import check_session_id, require_live_session
 from memory_server.store import Database
 from memory_server.store import facts as rows
 from memory_server.store.facts import FactFilter, FactRow
@@ -22,7 +23,6 @@ from memory_server.store.facts import FactFilter, FactRow
 log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400.0
-MAX_QUERY_BYTES = 2_000
 
 
 def to_model(row: FactRow) -> Fact:
@@ -89,6 +89,8 @@ class FactService:
         content = text.check_text(new.content, field="content", max_bytes=self.settings.facts.max_content_bytes).strip()
         category = self._check_category(new.category)
         tags = self._check_tags(new.tags)
+        content = privacy.PrivacyPolicy(self.settings.privacy).text(content, layer="facts", field="content").value
+        privacy.refuse_secret(" ".join([category or "", *tags]), field="category or tags")
         importance = _check_unit(new.importance, "importance")
         if new.ttl_days is not None and not 0 < new.ttl_days <= self.settings.facts.max_ttl_days:
             raise InvalidInputError(
@@ -104,9 +106,9 @@ class FactService:
             live = FactFilter(now=now)
             if new.supersedes is not None:
                 await self._require_supersedable(conn, user_id, new.supersedes, now)
-            duplicate_id = await rows.find_by_key(conn, user_id, key, live, exclude=new.supersedes)
-            if duplicate_id is None:
-                duplicate_id = await self._near_duplicate(conn, user_id, vector, live, exclude=new.supersedes)
+            if new.source_session is not None:  # provenance: only a live session of this user
+                await require_live_session(conn, user_id, check_session_id(new.source_session), now)
+            duplicate_id = await self.find_duplicate(conn, user_id, key, vector, live, exclude=new.supersedes)
             status: Literal["created", "duplicate"]
             if duplicate_id is not None:
                 existing = (await rows.get_facts(conn, user_id, [duplicate_id]))[duplicate_id]
@@ -132,6 +134,9 @@ class FactService:
                 status = "created"
             if new.supersedes is not None:
                 await rows.mark_superseded(conn, new.supersedes, fact_id, now)
+            await audit.fact_remembered(
+                conn, now, user_id, fact_id, status, content, supersedes=new.supersedes, session_id=new.source_session
+            )
             stored = (await rows.get_facts(conn, user_id, [fact_id]))[fact_id]
         log.info("fact %d %s for user %s", fact_id, status, user_id)
         return RememberResult(status=status, fact_id=fact_id, superseded_id=new.supersedes, fact=to_model(stored))
@@ -146,6 +151,26 @@ class FactService:
                 f"supersedes: fact {fact_id} was already replaced by fact {old.superseded_by}. "
                 f"Supersede {old.superseded_by} instead."
             )
+
+    async def find_duplicate(
+        self,
+        conn: aiosqlite.Connection,
+        user_id: str,
+        key: str,
+        vector: Sequence[float],
+        live: FactFilter,
+        exclude: int | None = None,
+    ) -> int | None:
+        """The visible fact a new one merges into: the same normalized text, else one close in meaning.
+        Shared by remember and import, so both de-duplicate alike."""
+        duplicate_id = await rows.find_by_key(conn, user_id, key, live, exclude=exclude)
+        if duplicate_id is None:
+            duplicate_id = await self._near_duplicate(conn, user_id, vector, live, exclude=exclude)
+        return duplicate_id
+
+    def check_labels(self, category: str | None, tags: Sequence[str]) -> tuple[str | None, list[str]]:
+        """Category and tags as remember stores them: trimmed, lower-case, within the limits."""
+        return self._check_category(category), self._check_tags(tags)
 
     async def _near_duplicate(
         self, conn: aiosqlite.Connection, user_id: str, vector: Sequence[float], live: FactFilter, exclude: int | None
@@ -197,15 +222,25 @@ class FactService:
         if hits:
             async with self.db.write() as conn:
                 await rows.touch(conn, [hit.row.id for hit in hits], self.now)
+                served = [hit.row.id for hit in hits]
+                await audit.facts_served(conn, self.now, user_id, served, via="search_facts", session_id=None)
         return SearchResult(
-            hits=[SearchHit(fact=to_model(hit.row), score=round(hit.score, 4), why=hit.parts) for hit in hits]
+            hits=[
+                SearchHit(
+                    fact=to_model(hit.row),
+                    score=round(hit.score, 4),
+                    why=hit.parts,
+                    flags=poisoning.flags(hit.row.content),
+                )
+                for hit in hits
+            ]
         )
 
     async def rank(self, user_id: str, request: SearchRequest) -> list[RankedFact]:
         """Hybrid retrieval: nearest neighbours by meaning and BM25 keyword matches, scored by
         relevance (see `ranking`) blended with importance, recency and use. Every candidate,
         best first."""
-        text.check_text(request.query, field="query", max_bytes=MAX_QUERY_BYTES)
+        text.check_text(request.query, field="query", max_bytes=self.settings.facts.max_query_bytes)
         terms = text.query_terms(request.query)
         match = text.fts_query(terms)
         if match is None:
@@ -226,7 +261,7 @@ class FactService:
             visible = await rows.visible_ids(conn, user_id, [fact_id for fact_id, _ in neighbours], where)
             by_meaning = [(fact_id, sim) for fact_id, sim in neighbours if fact_id in visible][: settings.candidates]
             by_words = await rows.keyword_matches(conn, user_id, match, where, settings.candidates)
-            documents, containing = await rows.term_documents(conn, terms)
+            documents, containing = await rows.term_documents(conn, user_id, terms)
             meaning = dict(by_meaning)
             meaning |= await rows.similarities(conn, user_id, vector, [i for i, _ in by_words if i not in meaning])
             found = await rows.get_facts(conn, user_id, meaning)
@@ -315,6 +350,8 @@ class FactService:
         if not dry_run and doomed:
             async with self.db.write() as conn:
                 await rows.erase(conn, [row.id for row in doomed])
+                erased = [row.id for row in doomed]
+                await audit.record(conn, self.now, user_id, audit.FACT_FORGOTTEN, erased, count=len(erased))
             log.info("forgot %d facts for user %s", len(doomed), user_id)
         return ForgetResult(dry_run=dry_run, deleted=[row.id for row in doomed], facts=[to_model(r) for r in doomed])
 
@@ -336,6 +373,7 @@ class FactService:
         """Delete every expired fact of every user; returns how many."""
         async with self.db.write() as conn:
             ids = await rows.expired_ids(conn, self.now)
+            await audit.facts_expired(conn, self.now, ids)
             await rows.erase(conn, ids)
         if ids:
             log.info("swept %d expired facts", len(ids))

@@ -22,7 +22,7 @@ from memory_server.clock import iso
 from memory_server.config import Settings
 from memory_server.embeddings import Embedder
 from memory_server.errors import InvalidInputError, NotFoundError
-from memory_server.memory import text
+from memory_server.memory import audit, privacy, text
 from memory_server.memory.tool_calls import RunTotals, unknown_session
 from memory_server.store import Database
 from memory_server.store import sessions as rows
@@ -189,6 +189,7 @@ class SessionService:
         self.embedder = embedder
         self.settings = settings
         self.limits = settings.sessions
+        self.privacy = privacy.PrivacyPolicy(settings.privacy)
 
     @property
     def now(self) -> float:
@@ -236,6 +237,7 @@ class SessionService:
                     now=now,
                     ttl_hours=ttl_hours or self.limits.ttl_hours,
                 )
+                await audit.record(conn, now, user_id, audit.SESSION_CREATED, [session_id], session_id=session_id)
             session = await self._live(conn, user_id, session_id)
             if session.message_count + len(checked) > self.limits.max_messages_per_session:
                 raise InvalidInputError(
@@ -282,6 +284,7 @@ class SessionService:
                 f"{where}.role is {message.role[:20]!r}; use one of {', '.join(ROLES)}. Nothing was added."
             )
         content = text.check_text(message.content, field=f"{where}.content", max_bytes=self.limits.max_message_bytes)
+        content = self.privacy.text(content, layer="sessions", field=f"{where}.content").value
         tokens = message.tokens
         if tokens is None:
             tokens = text.estimate_tokens(content)
@@ -404,6 +407,7 @@ class SessionService:
         (written by the host's model), or one made locally."""
         if summary is not None:
             summary = text.check_text(summary, field="summary", max_bytes=self.limits.max_summary_bytes).strip()
+            summary = self.privacy.text(summary, layer="sessions", field="summary").value
         plan = await self._plan(user_id, session_id, keep_recent)
         if not summary:
             # numpy comes with the summarizer: imported on first use, off the handshake's path.
@@ -436,6 +440,18 @@ class SessionService:
                 tokens=summary_tokens,
                 compacted_tokens=current.compacted_tokens + sum(m.tokens for m in plan.folded),
                 now=self.now,
+            )
+            await audit.record(
+                conn,
+                self.now,
+                user_id,
+                audit.SESSION_COMPACTED,
+                [current.id],
+                session_id=current.id,
+                through_seq=plan.through,
+                compacted=len(plan.folded),
+                source=source,
+                summary_sha256=audit.sha256(summary),
             )
         log.info("session summarized (%s) through message %d", source, plan.through)
         return SummarizeResult(
@@ -474,6 +490,7 @@ class SessionService:
         """Erase every session (of every user) whose inactivity passed its TTL; returns how many."""
         async with self.db.write() as conn:
             ids = await rows.expired_ids(conn, self.now)
+            await audit.sessions_expired(conn, self.now, ids)
             await rows.erase(conn, ids)
         if ids:
             log.info("swept %d expired sessions", len(ids))

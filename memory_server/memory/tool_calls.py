@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from memory_server.clock import iso
 from memory_server.config import Settings
 from memory_server.errors import InvalidInputError, NotFoundError
-from memory_server.memory import text
+from memory_server.memory import audit, privacy, text
 from memory_server.store import Database
 from memory_server.store import run_state as rows
 from memory_server.store.run_state import StoredText, ToolCallRow, TotalsRow
@@ -59,6 +59,9 @@ class RecordedToolCall(BaseModel):
     output_truncated: bool
     output_length: int | None = Field(None, description="Characters of the whole output")
     output_hash: str | None = Field(None, description="sha256 of the whole output (UTF-8)")
+    redacted: list[str] = Field(
+        default_factory=list, description="Kinds of personal data replaced before storing, e.g. email -> [email]"
+    )
     totals: RunTotals
 
 
@@ -210,8 +213,21 @@ class ToolCallService:
         _check_range(call.duration_ms, "duration_ms", MAX_DURATION_MS)
         _check_range(call.tokens, "tokens", MAX_TOKENS)
         _check_range(call.cost_usd, "cost_usd", MAX_COST_USD)
-        stored_input = keep(as_text(call.input, "input"), limits.max_input_chars)
-        stored_output = keep(as_text(call.output, "output"), limits.max_output_chars)
+        policy = privacy.PrivacyPolicy(self.settings.privacy)
+        given = {"input": as_text(call.input, "input"), "output": as_text(call.output, "output")}
+        for field, value in given.items():
+            if value is not None and len(value) > limits.max_payload_chars:
+                raise InvalidInputError(
+                    f"{field} is {len(value)} characters; the limit is {limits.max_payload_chars}. Nothing was "
+                    "recorded. Send its first part or a summary instead: only a head is kept anyway."
+                )
+        checked = {
+            field: policy.text(value, layer="tool_calls", field=field) if value is not None else None
+            for field, value in given.items()
+        }
+        redacted = list(dict.fromkeys(kind for found in checked.values() if found for kind in found.redacted))
+        stored_input = keep(checked["input"].value if checked["input"] else None, limits.max_input_chars)
+        stored_output = keep(checked["output"].value if checked["output"] else None, limits.max_output_chars)
 
         async with self.db.write() as conn:
             now = self.db.clock()
@@ -229,6 +245,18 @@ class ToolCallService:
                 cost_usd=call.cost_usd,
                 now=now,
             )
+            await audit.record(
+                conn,
+                now,
+                user_id,
+                audit.TOOL_CALL_RECORDED,
+                [call_id],
+                session_id=session_id,
+                tool_name=tool_name,
+                status=call.status,
+                input_sha256=stored_input.hash,
+                output_sha256=stored_output.hash,
+            )
             totals = to_totals(session_id, await rows.totals(conn, user_id, session_id))
         log.debug("tool call %d recorded in session %s", call_id, session_id)
         return RecordedToolCall(
@@ -240,6 +268,7 @@ class ToolCallService:
             output_truncated=_truncated(stored_output),
             output_length=stored_output.length,
             output_hash=stored_output.hash,
+            redacted=redacted,
             totals=totals,
         )
 

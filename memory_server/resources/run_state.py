@@ -14,6 +14,7 @@ from mcp.types import INVALID_PARAMS
 from memory_server.app import Memory
 from memory_server.errors import InvalidInputError, MemoryServerError
 from memory_server.memory.checkpoints import ResumePoint
+from memory_server.tools.users import prompt_registrar, view_registrar, view_user
 
 
 def resume_text(point: ResumePoint) -> str:
@@ -39,37 +40,39 @@ def resume_text(point: ResumePoint) -> str:
     return "\n\n".join(parts)
 
 
-def register(server: MCPServer, current: Callable[[], Memory]) -> None:
+def register(server: MCPServer, current: Callable[[], Memory], *, multi_user: bool = False) -> None:
     """`current` returns the open memory, as for the other resources."""
+    view = view_registrar(server, multi_user=multi_user)
+    prompt = prompt_registrar(server, multi_user=multi_user)
 
-    @server.resource("memory://threads/{thread_id}/checkpoints", mime_type="application/json")
-    async def thread_checkpoints(thread_id: str) -> str:
+    @view("threads/{thread_id}/checkpoints", mime_type="application/json")
+    async def thread_checkpoints(thread_id: str, user_id: str | None = None) -> str:
         """A thread's checkpoints, newest first (without their states)."""
         memory = current()
         try:
             history = await memory.checkpoints.history(
-                memory.user_id, thread_id, limit=memory.settings.checkpoints.max_list
+                view_user(multi_user, memory.user_id, user_id), thread_id, limit=memory.settings.checkpoints.max_list
             )
         except InvalidInputError as error:
             raise ResourceNotFoundError(str(error)) from None
         return history.model_dump_json(indent=2)
 
-    @server.resource("memory://sessions/{session_id}/audit", mime_type="application/json")
-    async def session_audit(session_id: str) -> str:
+    @view("sessions/{session_id}/audit", mime_type="application/json")
+    async def session_audit(session_id: str, user_id: str | None = None) -> str:
         """A session's run totals and its latest recorded tool calls."""
         memory = current()
         try:
-            audit = await memory.tool_calls.audit(memory.user_id, session_id)
+            audit = await memory.tool_calls.audit(view_user(multi_user, memory.user_id, user_id), session_id)
         except InvalidInputError as error:
             raise ResourceNotFoundError(str(error)) from None
         return audit.model_dump_json(indent=2)
 
-    @server.prompt(title="Resume a thread")
-    async def resume_thread(thread_id: str) -> list[UserMessage]:
+    @prompt(title="Resume a thread")
+    async def resume_thread(thread_id: str, user_id: str | None = None) -> list[UserMessage]:
         """Continue an interrupted task from its latest checkpoint (and its session's summary)."""
         memory = current()
         try:
-            point = await memory.checkpoints.resume_point(memory.user_id, thread_id)
+            point = await memory.checkpoints.resume_point(view_user(multi_user, memory.user_id, user_id), thread_id)
         except MemoryServerError as error:
             raise MCPError(code=INVALID_PARAMS, message=str(error)) from None
         return [UserMessage(resume_text(point))]

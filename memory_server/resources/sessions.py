@@ -9,17 +9,19 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from memory_server.app import Memory
 from memory_server.errors import InvalidInputError
+from memory_server.tools.users import view_registrar, view_user
 
 
-def register(server: MCPServer, current: Callable[[], Memory]) -> None:
+def register(server: MCPServer, current: Callable[[], Memory], *, multi_user: bool = False) -> None:
     """`current` returns the open memory, as for the other resources."""
+    view = view_registrar(server, multi_user=multi_user)
 
-    @server.resource("memory://sessions/{session_id}", mime_type="application/json")
-    async def session(session_id: str) -> str:
+    @view("sessions/{session_id}", mime_type="application/json")
+    async def session(session_id: str, user_id: str | None = None) -> str:
         """A session's system messages, running summary and most recent messages."""
         memory = current()
         try:
-            found = await memory.sessions.context(memory.user_id, session_id)
+            found = await memory.sessions.context(view_user(multi_user, memory.user_id, user_id), session_id)
         except InvalidInputError as error:
             raise ResourceNotFoundError(str(error)) from None
         return found.model_dump_json(indent=2)

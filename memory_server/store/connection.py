@@ -14,12 +14,13 @@ from pathlib import Path
 
 import sqlcipher3
 
-from memory_server.errors import StoreError, WrongKeyError
+from memory_server.errors import StoreBusyError, StoreError, WrongKeyError
 from memory_server.store.keys import PASSPHRASE_ENV, DatabaseKey
 
 DriverError = sqlcipher3.Error
 OperationalError = sqlcipher3.OperationalError
 SQLITE_VERSION: str = sqlcipher3.sqlite_version
+MAX_ROWID = 2**63 - 1  # larger ints cannot be bound as SQLite INTEGERs (OverflowError)
 
 
 @cache
@@ -55,7 +56,13 @@ def connect(
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlcipher3.DatabaseError:
+        except sqlcipher3.DatabaseError as error:
+            if isinstance(error, sqlcipher3.OperationalError) and ("locked" in str(error) or "busy" in str(error)):
+                # Held exclusively (by `memory-server rekey`, say): the key could not even be tried.
+                raise StoreBusyError(
+                    f"{path} is locked by another process (a rekey in progress?); nothing was changed. "
+                    "Retry in a moment."
+                ) from None
             raise WrongKeyError(
                 f"Cannot open {path}: the key ({key.source}) does not match, or the file is not a "
                 f"memory-server database. The file was not changed. Use the passphrase or key file "

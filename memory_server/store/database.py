@@ -22,7 +22,7 @@ import aiosqlite
 from memory_server.clock import Clock, system_clock
 from memory_server.config import Settings
 from memory_server.errors import ModelMismatchError, SchemaError, StoreBusyError, StoreError
-from memory_server.store import connection
+from memory_server.store import connection, rekey
 from memory_server.store.keys import DatabaseKey, key_file_key, passphrase_key
 from memory_server.store.migrations import MIGRATIONS, Migration, SchemaContext
 
@@ -52,10 +52,17 @@ class Database:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, settings: Settings, *, clock: Clock = system_clock, key: DatabaseKey | None = None
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        key: DatabaseKey | None = None,
+        check_model: bool = True,
     ) -> AsyncIterator[Database]:
-        """Connect, check the key, migrate and check the embedding model: no half-open store."""
-        key = key or resolve_key(settings)
+        """Connect, check the key, migrate and check the embedding model: no half-open store.
+        `check_model=False` is for `reindex` only, which changes the recorded model itself."""
+        # An interrupted `memory-server rekey` may have left the working key in memory.key.new.
+        key = key or await asyncio.to_thread(rekey.recover, settings) or resolve_key(settings)
         path: Path = settings.database_path
 
         # Connect (and check the key) before aiosqlite's thread exists, so a refusal leaves
@@ -72,7 +79,8 @@ class Database:
         db = cls(conn, settings, clock)
         try:
             await db._migrate()
-            await db._check_model()
+            if check_model:
+                await db._check_model()
             yield db
         finally:
             await conn.close()
@@ -193,9 +201,17 @@ class Database:
         async with self.write() as conn:
             rows: dict[str, str] = dict(
                 await self.fetchall(
-                    conn, "SELECT key, value FROM meta WHERE key IN ('embedding_model', 'embedding_dimension')"
+                    conn,
+                    "SELECT key, value FROM meta WHERE key IN "
+                    "('embedding_model', 'embedding_dimension', 'reindex_target_model')",
                 )
             )
+            if "reindex_target_model" in rows:
+                # Half the vectors may be of the new model (or the table of the new size).
+                raise ModelMismatchError(
+                    f"{self.path} is being re-embedded with model {rows['reindex_target_model']!r} and the run "
+                    "has not finished. Run `memory-server reindex` (it resumes) with that model configured."
+                )
             if not rows:
                 await conn.executemany(
                     "INSERT INTO meta (key, value) VALUES (?, ?)",

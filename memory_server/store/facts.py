@@ -10,6 +10,8 @@ from typing import Any
 
 import aiosqlite
 
+from memory_server.store.connection import MAX_ROWID
+
 Vector = Sequence[float]
 
 FACT_COLUMNS = (
@@ -78,7 +80,7 @@ async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ())
 
 
 async def get_facts(conn: aiosqlite.Connection, user_id: str, ids: Iterable[int]) -> dict[int, FactRow]:
-    ids = list(ids)
+    ids = [i for i in ids if 0 < i <= MAX_ROWID]  # an id SQLite cannot hold names no fact
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
@@ -140,7 +142,12 @@ async def nearest(conn: aiosqlite.Connection, user_id: str, vector: Vector, k: i
         "WHERE embedding MATCH ? AND k = ? AND user_id = ? ORDER BY distance",
         [pack_vector(vector), min(k, 4_096), user_id],
     )
-    return [(int(fact_id), 1.0 - float(distance)) for fact_id, distance in rows]
+    return [(int(fact_id), _similarity(distance)) for fact_id, distance in rows]
+
+
+def _similarity(distance: float | None) -> float:
+    """Cosine similarity from a distance; a zero vector has no direction (NULL): similarity 0."""
+    return 0.0 if distance is None or distance != distance else 1.0 - float(distance)
 
 
 async def similarities(
@@ -157,18 +164,23 @@ async def similarities(
         f"WHERE user_id = ? AND fact_id IN ({marks})",
         [pack_vector(vector), user_id, *ids],
     )
-    return {int(fact_id): 1.0 - float(distance) for fact_id, distance in rows}
+    return {int(fact_id): _similarity(distance) for fact_id, distance in rows}
 
 
-async def term_documents(conn: aiosqlite.Connection, terms: Sequence[str]) -> tuple[int, list[set[int]]]:
-    """Rows in the full-text index and, per term, the ids of the facts that contain it."""
-    documents = (await _all(conn, "SELECT count(*) FROM facts"))[0][0]
+async def term_documents(conn: aiosqlite.Connection, user_id: str, terms: Sequence[str]) -> tuple[int, list[set[int]]]:
+    """The user's facts and, per term, the ids of those that contain it (other users' facts
+    must not move a user's scores)."""
+    documents = (await _all(conn, "SELECT count(*) FROM facts WHERE user_id = ?", [user_id]))[0][0]
     containing = []
     for term in terms:
         quoted = '"' + term.replace('"', '""') + '"'
-        containing.append(
-            {row[0] for row in await _all(conn, "SELECT rowid FROM fact_fts WHERE fact_fts MATCH ?", [quoted])}
+        found = await _all(
+            conn,
+            "SELECT fact_fts.rowid FROM fact_fts JOIN facts f ON f.id = fact_fts.rowid "
+            "WHERE fact_fts MATCH ? AND f.user_id = ?",
+            [quoted, user_id],
         )
+        containing.append({row[0] for row in found})
     return int(documents), containing
 
 

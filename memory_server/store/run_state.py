@@ -9,6 +9,8 @@ from typing import Any
 
 import aiosqlite
 
+from memory_server.store.connection import MAX_ROWID
+
 CHECKPOINT_COLUMNS = "id, thread_id, parent_id, step, label, session_id, size, hash, created_at"
 
 
@@ -118,6 +120,8 @@ async def latest_checkpoints(
 async def get_checkpoint(
     conn: aiosqlite.Connection, user_id: str, thread_id: str, checkpoint_id: int
 ) -> CheckpointRow | None:
+    if not 0 < checkpoint_id <= MAX_ROWID:  # an id SQLite cannot hold names no checkpoint
+        return None
     rows = await _all(
         conn,
         f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE user_id = ? AND thread_id = ? AND id = ?",

@@ -18,6 +18,7 @@ from memory_server.memory.checkpoints import (
 )
 from memory_server.memory.tool_calls import MAX_SESSION_ID_CHARS, NewToolCall, RecordedToolCall, ToolStatus
 from memory_server.tools import errors_for_the_model, memory_of
+from memory_server.tools.users import UserId, acting_user, tool_registrar
 
 ThreadId = Annotated[
     str,
@@ -33,8 +34,10 @@ SessionId = Annotated[str, Field(min_length=1, max_length=MAX_SESSION_ID_CHARS, 
 JsonOrText = str | dict[str, Any] | list[Any]
 
 
-def register(server: MCPServer) -> None:
-    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
+def register(server: MCPServer, *, multi_user: bool = False) -> None:
+    tool = tool_registrar(server, multi_user=multi_user)
+
+    @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
     async def save_checkpoint(
         thread_id: ThreadId,
         state: Annotated[
@@ -46,13 +49,15 @@ def register(server: MCPServer) -> None:
         label: Annotated[str | None, Field(description="Short name, e.g. 'file 8 reviewed'")] = None,
         session_id: SessionId | None = None,
         parent_id: Annotated[int | None, Field(ge=1, description="Branch from this older checkpoint")] = None,
+        user_id: UserId | None = None,
     ) -> SavedCheckpoint:
         """Save an immutable snapshot of a task's state after each step, so the task can resume
         after a crash with restore_checkpoint. The parent is the thread's latest checkpoint."""
         memory = memory_of(ctx)
+        user = acting_user(ctx, user_id)
         with errors_for_the_model():
             return await memory.checkpoints.save(
-                memory.user_id,
+                user,
                 NewCheckpoint(
                     thread_id=thread_id,
                     state=state,
@@ -63,26 +68,31 @@ def register(server: MCPServer) -> None:
                 ),
             )
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    @tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def restore_checkpoint(
-        thread_id: ThreadId, ctx: Context, checkpoint_id: CheckpointId | None = None
+        thread_id: ThreadId, ctx: Context, checkpoint_id: CheckpointId | None = None, user_id: UserId | None = None
     ) -> RestoredCheckpoint:
         """The state of a thread's latest checkpoint (or the one named), verified against its hash.
         Continue the task from its step."""
         memory = memory_of(ctx)
+        user = acting_user(ctx, user_id)
         with errors_for_the_model():
-            return await memory.checkpoints.restore(memory.user_id, thread_id, checkpoint_id)
+            return await memory.checkpoints.restore(user, thread_id, checkpoint_id)
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    @tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def list_checkpoints(
-        thread_id: ThreadId, ctx: Context, limit: Annotated[int, Field(ge=1, le=100)] = 20
+        thread_id: ThreadId,
+        ctx: Context,
+        limit: Annotated[int, Field(ge=1, le=100)] = 20,
+        user_id: UserId | None = None,
     ) -> CheckpointHistory:
         """A thread's checkpoints, newest first: id, parent, step, label, time, size."""
         memory = memory_of(ctx)
+        user = acting_user(ctx, user_id)
         with errors_for_the_model():
-            return await memory.checkpoints.history(memory.user_id, thread_id, limit=limit)
+            return await memory.checkpoints.history(user, thread_id, limit=limit)
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
+    @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
     async def record_tool_call(
         session_id: SessionId,
         tool_name: Annotated[str, Field(min_length=1, max_length=512)],
@@ -93,12 +103,14 @@ def register(server: MCPServer) -> None:
         duration_ms: Annotated[float | None, Field(ge=0)] = None,
         tokens: Annotated[int | None, Field(ge=0)] = None,
         cost_usd: Annotated[float | None, Field(ge=0)] = None,
+        user_id: UserId | None = None,
     ) -> RecordedToolCall:
         """Add a tool call to a session's audit log; answers with the session's run totals."""
         memory = memory_of(ctx)
+        user = acting_user(ctx, user_id)
         with errors_for_the_model():
             return await memory.tool_calls.record(
-                memory.user_id,
+                user,
                 NewToolCall(
                     session_id=session_id,
                     tool_name=tool_name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer, Resolve, Sample
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CreateMessageResult, SamplingMessage, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
@@ -17,6 +18,7 @@ from memory_server.memory.sessions import (
     SummarizeResult,
 )
 from memory_server.tools import errors_for_the_model, memory_of
+from memory_server.tools.users import UserId, acting_user, raw_argument, tool_registrar
 
 SAMPLING_SYSTEM_PROMPT = "You write compact, faithful summaries of conversations for an assistant's memory."
 SAMPLING_REQUEST = (
@@ -52,7 +54,11 @@ async def ask_host_model(session_id: str, summary: str | None, keep_recent: int,
     settings = memory.settings.sessions
     if not settings.use_sampling:
         return None
-    transcript = await memory.sessions.transcript(memory.user_id, session_id, keep_recent=keep_recent)
+    try:
+        user = acting_user(ctx, raw_argument(ctx, "user_id"))
+    except ToolError:
+        return None  # the tool itself answers the error
+    transcript = await memory.sessions.transcript(user, session_id, keep_recent=keep_recent)
     if transcript is None:
         return None
     request = SAMPLING_REQUEST.format(tokens=settings.summary_max_tokens, transcript=transcript)
@@ -69,45 +75,49 @@ def sampled_text(draft: CreateMessageResult | None) -> str | None:
     return draft.content.text.strip() or None
 
 
-def register(server: MCPServer) -> None:
-    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
+def register(server: MCPServer, *, multi_user: bool = False) -> None:
+    tool = tool_registrar(server, multi_user=multi_user)
+
+    @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
     async def append_messages(
         messages: list[MessageIn],
         ctx: Context,
         session_id: Annotated[str | None, Field(max_length=100, description="Omit to start a new session")] = None,
         agent_name: Annotated[str | None, Field(max_length=100)] = None,
         ttl_hours: Annotated[float | None, Field(gt=0, description="End the session after this long idle")] = None,
+        user_id: UserId | None = None,
     ) -> AppendResult:
         """Add turns to a conversation session (a new one when session_id is omitted; keep the
         returned id). Answers totals of tokens and cost, and should_summarize when it is time."""
         memory = memory_of(ctx)
+        user = acting_user(ctx, user_id)
         with errors_for_the_model():
             return await memory.sessions.append(
-                memory.user_id,
+                user,
                 [NewMessage(m.role, m.content, m.name, m.tokens, m.cost_usd) for m in messages],
                 session_id=session_id,
                 agent_name=agent_name,
                 ttl_hours=ttl_hours,
             )
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
+    @tool(annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False))
     async def get_session_context(
         session_id: SessionId,
         ctx: Context,
         max_messages: Annotated[int | None, Field(ge=0, description="Recent messages in full; default 20")] = None,
         max_tokens: Annotated[int | None, Field(ge=1, description="Token limit for the whole answer")] = None,
+        user_id: UserId | None = None,
     ) -> SessionContext:
         """What to send the model for this session: its system messages, the running summary of
         older turns, then the most recent turns in full, within the limits."""
         memory = memory_of(ctx)
+        user = acting_user(ctx, user_id)
         with errors_for_the_model():
-            context = await memory.sessions.context(
-                memory.user_id, session_id, max_messages=max_messages, max_tokens=max_tokens
-            )
-            run = await memory.tool_calls.totals(memory.user_id, session_id)
+            context = await memory.sessions.context(user, session_id, max_messages=max_messages, max_tokens=max_tokens)
+            run = await memory.tool_calls.totals(user, session_id)
             return context.model_copy(update={"run": run})
 
-    @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
+    @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False))
     async def summarize_session(
         session_id: SessionId,
         ctx: Context,
@@ -120,18 +130,20 @@ def register(server: MCPServer) -> None:
             ),
         ] = None,
         keep_recent: Annotated[int, Field(ge=0, description="Latest turns kept in full")] = 10,
+        user_id: UserId | None = None,
     ) -> SummarizeResult:
         """Compact a long session: older turns are folded into a summary (yours; else the host
         model's if it can sample; else an extractive one made locally) and are no longer sent,
         though they stay stored."""
         memory = memory_of(ctx)
+        user = acting_user(ctx, user_id)
         sampled = None if summary else sampled_text(draft)
         with errors_for_the_model():
             if sampled is not None:
                 try:
                     return await memory.sessions.summarize(
-                        memory.user_id, session_id, summary=sampled, keep_recent=keep_recent, source="sampled"
+                        user, session_id, summary=sampled, keep_recent=keep_recent, source="sampled"
                     )
                 except InvalidInputError:
                     pass  # e.g. the model wrote too much: the local summary still works
-            return await memory.sessions.summarize(memory.user_id, session_id, summary=summary, keep_recent=keep_recent)
+            return await memory.sessions.summarize(user, session_id, summary=summary, keep_recent=keep_recent)

@@ -115,7 +115,7 @@ async def test_200_concurrent_remember_fact_calls_from_4_processes_are_all_store
     acknowledged = {a["fact_id"]: a["fact"]["content"] for a in answers}
     assert len(acknowledged) == SERVERS * CALLS
 
-    stored = dict(await on_disk(pool.home, "SELECT id, content FROM facts"))  # type: ignore[arg-type]
+    stored = {row[0]: row[1] for row in await on_disk(pool.home, "SELECT id, content FROM facts")}
     assert stored == acknowledged
     vectors = await on_disk(pool.home, "SELECT count(*) FROM fact_vectors")
     assert vectors == [(SERVERS * CALLS,)]

@@ -17,7 +17,7 @@ def file_hash(path: Path) -> str:
 
 async def test_a_fresh_database_is_created_with_an_owner_only_key_file(settings: Settings) -> None:
     async with Database.open(settings) as db:
-        assert await db.applied_migrations() == ["001_facts", "002_sessions", "003_run_state"]
+        assert await db.applied_migrations() == ["001_facts", "002_sessions", "003_run_state", "004_audit"]
     assert settings.key_file_path.stat().st_mode & 0o777 == 0o600
     assert settings.database_path.stat().st_mode & 0o777 == 0o600
 
@@ -59,4 +59,4 @@ async def test_reopening_applies_no_migration_twice(settings: Settings) -> None:
     async with Database.open(settings):
         pass
     async with Database.open(settings) as db:
-        assert await db.applied_migrations() == ["001_facts", "002_sessions", "003_run_state"]
+        assert await db.applied_migrations() == ["001_facts", "002_sessions", "003_run_state", "004_audit"]
