@@ -704,7 +704,6 @@ def rekey(ctx: click.Context, to_passphrase: bool, from_passphrase: bool) -> Non
     click.echo("Backups made before this still open only with the old key.")
 
 
-
 @main.command()
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Replace DEST if it exists.")

@@ -19,9 +19,7 @@ async def test_the_session_context_reports_tool_calls_errors_tokens_and_cost(
 
         await call(client, "record_tool_call", session_id=session_id, tool_name="read_file", tokens=120, cost_usd=0.01)
         clock.advance(seconds=30)
-        await call(
-            client, "record_tool_call", session_id=session_id, tool_name="run_tests", status="error", tokens=80
-        )
+        await call(client, "record_tool_call", session_id=session_id, tool_name="run_tests", status="error", tokens=80)
         run = (await call(client, "get_session_context", session_id=session_id))["run"]
         assert (run["tool_calls"], run["errors"], run["tokens"]) == (2, 1, 200)
         assert run["cost_usd"] == 0.01
