@@ -46,6 +46,7 @@ class StoreSettings(_Section):
     busy_timeout_ms: int = Field(5_000, ge=100, le=600_000)
     write_attempts: int = Field(4, ge=1, le=20, description="Tries to take the write lock before failing")
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    cache_mib: int = Field(64, ge=2, le=4_096, description="Page cache per process (decrypted pages)")
 
 
 class EmbeddingSettings(_Section):

@@ -12,6 +12,21 @@ from typing import Any
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
+# Every tool of the server: the public API, kept in one place for the tests that sweep them all.
+TOOLS = (
+    "remember_fact",
+    "search_facts",
+    "get_user_context",
+    "forget_fact",
+    "append_messages",
+    "get_session_context",
+    "summarize_session",
+    "save_checkpoint",
+    "restore_checkpoint",
+    "list_checkpoints",
+    "record_tool_call",
+)
+
 
 def server_parameters(home: Path, *args: str, env: Mapping[str, str] | None = None) -> StdioServerParameters:
     environment = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -252,16 +253,22 @@ class FactService:
             tags=tuple(self._check_tags(request.tags)),
             min_importance=request.min_importance,
         )
-        [vector] = await self.embedder.embed([request.query])
         settings = self.settings.ranking
         filtered = where.category is not None or where.tags or where.min_importance is not None
         depth = settings.candidates * (4 if filtered or where.include_superseded else 1)
+        # The model encodes the query in its own thread while the keyword half runs.
+        embedding = asyncio.ensure_future(self.embedder.embed([request.query]))
+        try:
+            async with self.db.read() as conn:
+                by_words = await rows.keyword_matches(conn, user_id, match, where, settings.candidates)
+                documents, containing = await rows.term_documents(conn, user_id, terms)
+            [vector] = await embedding
+        finally:
+            embedding.cancel()
         async with self.db.read() as conn:
             neighbours = await rows.nearest(conn, user_id, vector, depth)
             visible = await rows.visible_ids(conn, user_id, [fact_id for fact_id, _ in neighbours], where)
             by_meaning = [(fact_id, sim) for fact_id, sim in neighbours if fact_id in visible][: settings.candidates]
-            by_words = await rows.keyword_matches(conn, user_id, match, where, settings.candidates)
-            documents, containing = await rows.term_documents(conn, user_id, terms)
             meaning = dict(by_meaning)
             meaning |= await rows.similarities(conn, user_id, vector, [i for i, _ in by_words if i not in meaning])
             found = await rows.get_facts(conn, user_id, meaning)

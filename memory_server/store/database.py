@@ -73,6 +73,7 @@ class Database:
             key,
             busy_timeout_ms=settings.store.busy_timeout_ms,
             synchronous=settings.store.synchronous,
+            cache_mib=settings.store.cache_mib,
         )
         conn = aiosqlite.Connection(lambda: raw, iter_chunk_size=256)
         await conn

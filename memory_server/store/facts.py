@@ -158,13 +158,14 @@ async def similarities(
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
+    # By id alone: vec0 looks ids up directly, but with `user_id = ?` it scans the whole
+    # partition (27 ms instead of 2 ms at 10k facts). The owner is checked on the rows instead.
     rows = await _all(
         conn,
-        "SELECT fact_id, vec_distance_cosine(embedding, ?) FROM fact_vectors "
-        f"WHERE user_id = ? AND fact_id IN ({marks})",
-        [pack_vector(vector), user_id, *ids],
+        f"SELECT fact_id, user_id, vec_distance_cosine(embedding, ?) FROM fact_vectors WHERE fact_id IN ({marks})",
+        [pack_vector(vector), *ids],
     )
-    return {int(fact_id): _similarity(distance) for fact_id, distance in rows}
+    return {int(fact_id): _similarity(distance) for fact_id, owner, distance in rows if owner == user_id}
 
 
 async def term_documents(conn: aiosqlite.Connection, user_id: str, terms: Sequence[str]) -> tuple[int, list[set[int]]]:

@@ -56,3 +56,17 @@ async def test_a_query_pulls_related_facts_ahead_of_important_ones(memory: Memor
     await memory.facts.remember(USER, NewFact("Keeps bees on the balcony", importance=0.3))
     context = await memory.context.build(USER, query="balcony bees")
     assert context.facts[0].content == "Keeps bees on the balcony"
+
+
+async def test_facts_beyond_those_ranked_still_count_as_left_out(
+    memory: Memory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memory_server.memory import context as context_module
+
+    monkeypatch.setattr(context_module, "MAX_CONSIDERED", 10)
+    for i in range(30):
+        await memory.facts.remember(USER, NewFact(f"Distinct fact {i} on subject {i * 31}"))
+    context = await memory.context.build(USER, max_tokens=8000)
+    assert len(context.facts) == 10
+    assert context.omitted == 20
+    assert "20 more remembered facts" in context.text

@@ -25,20 +25,8 @@ from memory_server.embeddings import FakeEncoder, ReadyEmbedder
 from memory_server.server import build_server
 from memory_server.store import Database
 from tests.conftest import make_settings
+from tests.stdio import TOOLS
 
-TOOLS = (
-    "remember_fact",
-    "search_facts",
-    "get_user_context",
-    "forget_fact",
-    "append_messages",
-    "get_session_context",
-    "summarize_session",
-    "save_checkpoint",
-    "restore_checkpoint",
-    "list_checkpoints",
-    "record_tool_call",
-)
 SEED_THREAD = "seed-thread"
 
 

@@ -29,21 +29,7 @@ from memory_server.memory.models import SearchResult
 from memory_server.server import build_server
 from memory_server.tools.users import SINGLE_USER
 from tests.conftest import make_settings
-from tests.stdio import call, call_error, stdio_client
-
-TOOLS = {
-    "remember_fact",
-    "search_facts",
-    "get_user_context",
-    "forget_fact",
-    "append_messages",
-    "get_session_context",
-    "summarize_session",
-    "save_checkpoint",
-    "restore_checkpoint",
-    "list_checkpoints",
-    "record_tool_call",
-}
+from tests.stdio import TOOLS, call, call_error, stdio_client
 
 
 @asynccontextmanager
@@ -69,7 +55,7 @@ async def read_text(client: Client, uri: str) -> str:
 async def test_single_user_mode_offers_no_user_id_and_refuses_one_sent_anyway(settings: Settings) -> None:
     async with connect(settings) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-        assert set(tools) >= TOOLS
+        assert set(tools) >= set(TOOLS)
         assert not [name for name in TOOLS if "user_id" in tools[name].input_schema["properties"]]
 
         refused = await call_error(client, "remember_fact", content="Likes tea", user_id="bob")
