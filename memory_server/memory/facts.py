@@ -184,7 +184,7 @@ class FactService:
         ]
         if not close:
             return None
-        visible = await rows.visible_ids(conn, user_id, [fact_id for fact_id, _ in close], live)
+        visible = await rows.get_facts(conn, user_id, [fact_id for fact_id, _ in close], live)
         return next((fact_id for fact_id, _ in close if fact_id in visible), None)
 
     def _check_category(self, category: str | None) -> str | None:
@@ -262,16 +262,19 @@ class FactService:
             async with self.db.read() as conn:
                 by_words = await rows.keyword_matches(conn, user_id, match, where, settings.candidates)
                 documents, containing = await rows.term_documents(conn, user_id, terms)
+                word_ids = [fact_id for fact_id, _ in by_words]
+                found = await rows.get_facts(conn, user_id, word_ids)  # `where` already applied
+                word_vectors = await rows.stored_vectors(conn, user_id, word_ids)
             [vector] = await embedding
         finally:
             embedding.cancel()
         async with self.db.read() as conn:
             neighbours = await rows.nearest(conn, user_id, vector, depth)
-            visible = await rows.visible_ids(conn, user_id, [fact_id for fact_id, _ in neighbours], where)
-            by_meaning = [(fact_id, sim) for fact_id, sim in neighbours if fact_id in visible][: settings.candidates]
-            meaning = dict(by_meaning)
-            meaning |= await rows.similarities(conn, user_id, vector, [i for i, _ in by_words if i not in meaning])
-            found = await rows.get_facts(conn, user_id, meaning)
+            found |= await rows.get_facts(conn, user_id, [i for i, _ in neighbours if i not in found], where)
+        by_meaning = [(fact_id, sim) for fact_id, sim in neighbours if fact_id in found][: settings.candidates]
+        meaning = dict(by_meaning)
+        for fact_id, stored in word_vectors.items():
+            meaning.setdefault(fact_id, ranking.cosine(vector, stored))
         term_idfs = [ranking.idf(documents, len(ids)) for ids in containing]
         candidates = _candidates(by_meaning, by_words, meaning, term_idfs, containing)
         now = self.now

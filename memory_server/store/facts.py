@@ -74,32 +74,30 @@ def pack_vector(vector: Vector) -> bytes:
     return struct.pack(f"<{len(vector)}f", *vector)
 
 
+def unpack_vector(blob: bytes) -> tuple[float, ...]:
+    return struct.unpack(f"<{len(blob) // 4}f", blob)
+
+
 async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     async with conn.execute(sql, params) as cursor:
         return [tuple(row) for row in await cursor.fetchall()]
 
 
-async def get_facts(conn: aiosqlite.Connection, user_id: str, ids: Iterable[int]) -> dict[int, FactRow]:
+async def get_facts(
+    conn: aiosqlite.Connection, user_id: str, ids: Iterable[int], where: FactFilter | None = None
+) -> dict[int, FactRow]:
+    """The user's facts among `ids` (only those `where` lets through, when given)."""
     ids = [i for i in ids if 0 < i <= MAX_ROWID]  # an id SQLite cannot hold names no fact
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
-    rows = await _all(conn, f"SELECT {FACT_COLUMNS} FROM facts WHERE user_id = ? AND id IN ({marks})", [user_id, *ids])
-    return {row[0]: FactRow.from_row(row) for row in rows}
-
-
-async def visible_ids(conn: aiosqlite.Connection, user_id: str, ids: Iterable[int], where: FactFilter) -> set[int]:
-    ids = list(ids)
-    if not ids:
-        return set()
-    clause, params = where.sql()
-    marks = ",".join("?" * len(ids))
+    clause, params = where.sql() if where is not None else ("1", [])
     rows = await _all(
         conn,
-        f"SELECT f.id FROM facts f WHERE f.user_id = ? AND f.id IN ({marks}) AND {clause}",
+        f"SELECT {FACT_COLUMNS} FROM facts f WHERE f.user_id = ? AND f.id IN ({marks}) AND {clause}",
         [user_id, *ids, *params],
     )
-    return {row[0] for row in rows}
+    return {row[0]: FactRow.from_row(row) for row in rows}
 
 
 async def list_facts(
@@ -150,22 +148,16 @@ def _similarity(distance: float | None) -> float:
     return 0.0 if distance is None or distance != distance else 1.0 - float(distance)
 
 
-async def similarities(
-    conn: aiosqlite.Connection, user_id: str, vector: Vector, ids: Iterable[int]
-) -> dict[int, float]:
-    """Cosine similarity of the given facts to a vector (for facts found by keywords only)."""
+async def stored_vectors(conn: aiosqlite.Connection, user_id: str, ids: Iterable[int]) -> dict[int, Vector]:
+    """The stored vectors of the given facts of the user."""
     ids = list(ids)
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))
     # By id alone: vec0 looks ids up directly, but with `user_id = ?` it scans the whole
     # partition (27 ms instead of 2 ms at 10k facts). The owner is checked on the rows instead.
-    rows = await _all(
-        conn,
-        f"SELECT fact_id, user_id, vec_distance_cosine(embedding, ?) FROM fact_vectors WHERE fact_id IN ({marks})",
-        [pack_vector(vector), *ids],
-    )
-    return {int(fact_id): _similarity(distance) for fact_id, owner, distance in rows if owner == user_id}
+    rows = await _all(conn, f"SELECT fact_id, user_id, embedding FROM fact_vectors WHERE fact_id IN ({marks})", ids)
+    return {int(fact_id): unpack_vector(blob) for fact_id, owner, blob in rows if owner == user_id}
 
 
 async def term_documents(conn: aiosqlite.Connection, user_id: str, terms: Sequence[str]) -> tuple[int, list[set[int]]]:
