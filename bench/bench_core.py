@@ -54,6 +54,17 @@ async def measure_handshake(runs: int) -> tuple[list[float], list[float], list[f
     return bare, ours, fresh
 
 
+async def tool_listing_bytes() -> tuple[int, int]:
+    """(what a host shows the model: names, descriptions, input schemas; the whole tools/list)."""
+    with tempfile.TemporaryDirectory() as home:
+        async with spawn(Path(home)) as client:
+            tools = [
+                t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in (await client.list_tools()).tools
+            ]
+    shown = sum(len(t["name"]) + len(t.get("description", "")) + len(json.dumps(t["inputSchema"])) for t in tools)
+    return shown, len(json.dumps(tools))
+
+
 async def first_remember_ms() -> float:
     with tempfile.TemporaryDirectory() as home:
         started = time.perf_counter()
@@ -133,6 +144,7 @@ async def main() -> None:
 
     bare, ours, fresh = await measure_handshake(args.handshakes)
     first = [await first_remember_ms() for _ in range(3)]
+    shown, whole = await tool_listing_bytes()
     print_table(
         "Start-up (ms)",
         ["measure", "median", "min", "max", "floor"],
@@ -143,6 +155,11 @@ async def main() -> None:
             ["memory-server, first start (creates key and database)", p50(fresh), min(fresh), max(fresh), "-"],
             ["memory-server, spawn → first remember_fact", p50(first), min(first), max(first), "-"],
         ],
+    )
+    print_table(
+        "tools/list size (bytes)",
+        ["part", "bytes"],
+        [["names + descriptions + input schemas (what the model sees)", shown], ["whole answer", whole]],
     )
     encoder = SentenceTransformerEncoder(Settings(user=USER).embeddings)
     table = []

@@ -24,6 +24,7 @@ from memory_server.store.facts import FactFilter, FactRow
 log = logging.getLogger(__name__)
 
 SECONDS_PER_DAY = 86_400.0
+WIDE_NEIGHBOURS = 120
 
 
 def to_model(row: FactRow) -> Fact:
@@ -262,19 +263,22 @@ class FactService:
             async with self.db.read() as conn:
                 by_words = await rows.keyword_matches(conn, user_id, match, where, settings.candidates)
                 documents, containing = await rows.term_documents(conn, user_id, terms)
-                word_ids = [fact_id for fact_id, _ in by_words]
-                found = await rows.get_facts(conn, user_id, word_ids)  # `where` already applied
-                word_vectors = await rows.stored_vectors(conn, user_id, word_ids)
+                found = await rows.get_facts(conn, user_id, [i for i, _ in by_words])  # `where` already applied
             [vector] = await embedding
         finally:
             embedding.cancel()
+        # One brute-force scan ranks every fact, so a wide k costs what a narrow one does and
+        # gives the similarity of most keyword matches too, without reading their vectors.
+        wide = max(depth, WIDE_NEIGHBOURS)
         async with self.db.read() as conn:
-            neighbours = await rows.nearest(conn, user_id, vector, depth)
-            found |= await rows.get_facts(conn, user_id, [i for i, _ in neighbours if i not in found], where)
-        by_meaning = [(fact_id, sim) for fact_id, sim in neighbours if fact_id in found][: settings.candidates]
-        meaning = dict(by_meaning)
-        for fact_id, stored in word_vectors.items():
-            meaning.setdefault(fact_id, ranking.cosine(vector, stored))
+            neighbours = await rows.nearest(conn, user_id, vector, wide)
+            head = [fact_id for fact_id, _ in neighbours[:depth] if fact_id not in found]
+            found |= await rows.get_facts(conn, user_id, head, where)
+        by_meaning = [(i, sim) for i, sim in neighbours[:depth] if i in found][: settings.candidates]
+        similarity = dict(neighbours)
+        # A keyword match outside the scan's list is at most as close as its last entry.
+        beyond = neighbours[-1][1] if len(neighbours) >= wide else 0.0
+        meaning = {fact_id: similarity.get(fact_id, beyond) for fact_id, _ in by_words} | dict(by_meaning)
         term_idfs = [ranking.idf(documents, len(ids)) for ids in containing]
         candidates = _candidates(by_meaning, by_words, meaning, term_idfs, containing)
         now = self.now

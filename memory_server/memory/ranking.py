@@ -11,7 +11,6 @@ weak, and lost to vectors alone on paraphrases; see bench/bench_retrieval.py.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,13 +41,6 @@ def keyword_coverage(present: Sequence[bool], term_idfs: Sequence[float]) -> flo
     mass = sum(term_idfs)
     found = sum(weight for weight, here in zip(term_idfs, present, strict=True) if here)
     return found / mass if mass > 0 else 0.0
-
-
-def cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    """Cosine similarity; 0 when either vector has no direction."""
-    dot = math.fsum(map(operator.mul, a, b))
-    norms = math.sqrt(math.fsum(x * x for x in a)) * math.sqrt(math.fsum(y * y for y in b))
-    return dot / norms if norms > 0 else 0.0
 
 
 def relevance(candidate: Candidate, ranking: RankingSettings) -> float:

@@ -74,10 +74,6 @@ def pack_vector(vector: Vector) -> bytes:
     return struct.pack(f"<{len(vector)}f", *vector)
 
 
-def unpack_vector(blob: bytes) -> tuple[float, ...]:
-    return struct.unpack(f"<{len(blob) // 4}f", blob)
-
-
 async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     async with conn.execute(sql, params) as cursor:
         return [tuple(row) for row in await cursor.fetchall()]
@@ -146,18 +142,6 @@ async def nearest(conn: aiosqlite.Connection, user_id: str, vector: Vector, k: i
 def _similarity(distance: float | None) -> float:
     """Cosine similarity from a distance; a zero vector has no direction (NULL): similarity 0."""
     return 0.0 if distance is None or distance != distance else 1.0 - float(distance)
-
-
-async def stored_vectors(conn: aiosqlite.Connection, user_id: str, ids: Iterable[int]) -> dict[int, Vector]:
-    """The stored vectors of the given facts of the user."""
-    ids = list(ids)
-    if not ids:
-        return {}
-    marks = ",".join("?" * len(ids))
-    # By id alone: vec0 looks ids up directly, but with `user_id = ?` it scans the whole
-    # partition (27 ms instead of 2 ms at 10k facts). The owner is checked on the rows instead.
-    rows = await _all(conn, f"SELECT fact_id, user_id, embedding FROM fact_vectors WHERE fact_id IN ({marks})", ids)
-    return {int(fact_id): unpack_vector(blob) for fact_id, owner, blob in rows if owner == user_id}
 
 
 async def term_documents(conn: aiosqlite.Connection, user_id: str, terms: Sequence[str]) -> tuple[int, list[set[int]]]:

@@ -193,3 +193,17 @@ async def test_fts_syntax_in_a_query_is_searched_as_plain_words(memory: Memory, 
     fact_id = await remember(memory, "Likes tea and coffee")
     hits = (await memory.facts.search(USER, SearchRequest(query))).hits
     assert [hit.fact.id for hit in hits] == [fact_id]
+
+
+async def test_a_rare_word_finds_its_fact_even_beyond_the_nearest_neighbours(memory: Memory) -> None:
+    """The vector scan lists only the closest facts; a keyword match outside that list still
+    competes, scored with the closeness of the list's last entry as its similarity."""
+    from memory_server.memory.facts import WIDE_NEIGHBOURS
+
+    for i in range(WIDE_NEIGHBOURS + 10):
+        await remember(memory, f"tea time note {i}")
+    rare = await remember(memory, "ledger kept in the zanzibar archive")
+    [best, *_] = (await memory.facts.search(USER, SearchRequest("tea zanzibar"))).hits
+    assert best.fact.id == rare
+    assert best.why.vector_rank is None
+    assert best.why.keyword_rank == 1
