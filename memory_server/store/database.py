@@ -92,7 +92,7 @@ class Database:
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
         """A consistent snapshot for several reads."""
         async with self._lock:
-            await self._conn.execute("BEGIN")
+            await self._begin("BEGIN")
             try:
                 yield self._conn
             finally:
@@ -114,12 +114,23 @@ class Database:
                 await self._conn.rollback()
                 raise StoreError(f"The write could not be committed ({error}); nothing was saved. Retry.") from None
 
+    async def _begin(self, statement: str) -> None:
+        """Start a transaction. aiosqlite queues the statement before awaiting it, so if this
+        call is cancelled (a client's notifications/cancelled, a timeout) the BEGIN still runs
+        later; a rollback queued behind it keeps the connection from being left inside a
+        transaction, holding the write lock for every process."""
+        try:
+            await self._conn.execute(statement)
+        except BaseException:
+            await asyncio.shield(self._conn.rollback())
+            raise
+
     async def _begin_immediate(self) -> None:
         attempts = self.settings.store.write_attempts
         started = time.monotonic()
         for attempt in range(1, attempts + 1):
             try:
-                await self._conn.execute("BEGIN IMMEDIATE")
+                await self._begin("BEGIN IMMEDIATE")
                 return
             except connection.OperationalError as error:
                 if "locked" not in str(error) and "busy" not in str(error):

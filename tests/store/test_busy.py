@@ -123,3 +123,22 @@ def test_four_processes_creating_a_new_database_at_the_same_moment_all_open_it(t
             "memory.db",
             "memory.key",
         ]
+
+
+async def test_a_call_cancelled_while_it_waits_for_the_lock_leaves_the_store_usable(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """A client's cancellation lands while the queued BEGIN IMMEDIATE waits for another
+    process: the BEGIN still runs later, and must not leave this connection in a transaction
+    (which would hold the write lock for every process)."""
+    patient = make_settings(tmp_path, store={"busy_timeout_ms": 2_000, "write_attempts": 1, "synchronous": "NORMAL"})
+    async with open_memory(patient, embedder=ReadyEmbedder(FakeEncoder()), clock=clock) as memory:
+        async with write_lock_held_elsewhere(patient):
+            pending = asyncio.create_task(memory.checkpoints.save("alice", NewCheckpoint(thread_id="t", state={})))
+            await asyncio.sleep(0.3)  # real time: the BEGIN is waiting on SQLite's busy handler
+            pending.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await pending
+        saved = await memory.checkpoints.save("alice", NewCheckpoint(thread_id="t", state={"ok": True}))
+        assert saved.step == 1
+        assert (await counts(memory))["checkpoints"] == 1
