@@ -110,7 +110,7 @@ class FactService:
                 await self._require_supersedable(conn, user_id, new.supersedes, now)
             if new.source_session is not None:  # provenance: only a live session of this user
                 await require_live_session(conn, user_id, check_session_id(new.source_session), now)
-            duplicate_id = await self.find_duplicate(conn, user_id, key, vector, live, exclude=new.supersedes)
+            duplicate_id = await self.find_duplicate(conn, user_id, content, vector, live, exclude=new.supersedes)
             status: Literal["created", "duplicate"]
             if duplicate_id is not None:
                 existing = (await rows.get_facts(conn, user_id, [duplicate_id]))[duplicate_id]
@@ -158,16 +158,17 @@ class FactService:
         self,
         conn: aiosqlite.Connection,
         user_id: str,
-        key: str,
+        content: str,
         vector: Sequence[float],
         live: FactFilter,
         exclude: int | None = None,
     ) -> int | None:
-        """The visible fact a new one merges into: the same normalized text, else one close in meaning.
+        """The visible fact a new one merges into: the same statement (up to case, spacing and
+        closing punctuation), else one close in meaning that repeats its numbers and names.
         Shared by remember and import, so both de-duplicate alike."""
-        duplicate_id = await rows.find_by_key(conn, user_id, key, live, exclude=exclude)
+        duplicate_id = await rows.find_by_key(conn, user_id, text.content_key(content), live, exclude=exclude)
         if duplicate_id is None:
-            duplicate_id = await self._near_duplicate(conn, user_id, vector, live, exclude=exclude)
+            duplicate_id = await self._near_duplicate(conn, user_id, content, vector, live, exclude=exclude)
         return duplicate_id
 
     def check_labels(self, category: str | None, tags: Sequence[str]) -> tuple[str | None, list[str]]:
@@ -175,7 +176,13 @@ class FactService:
         return self._check_category(category), self._check_tags(tags)
 
     async def _near_duplicate(
-        self, conn: aiosqlite.Connection, user_id: str, vector: Sequence[float], live: FactFilter, exclude: int | None
+        self,
+        conn: aiosqlite.Connection,
+        user_id: str,
+        content: str,
+        vector: Sequence[float],
+        live: FactFilter,
+        exclude: int | None,
     ) -> int | None:
         neighbours = await rows.nearest(conn, user_id, vector, k=8)
         close = [
@@ -185,7 +192,9 @@ class FactService:
         ]
         if not close:
             return None
-        visible = await rows.get_facts(conn, user_id, [fact_id for fact_id, _ in close], live)
+        found = await rows.get_facts(conn, user_id, [fact_id for fact_id, _ in close], live)
+        wanted = text.details(content)
+        visible = {fact_id for fact_id, row in found.items() if text.details(row.content) == wanted}
         return next((fact_id for fact_id, _ in close if fact_id in visible), None)
 
     def _check_category(self, category: str | None) -> str | None:

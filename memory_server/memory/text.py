@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import re
 import unicodedata
@@ -56,8 +57,34 @@ def normalize(value: str) -> str:
     return " ".join(_WORD.findall(letters))
 
 
+_SPACE = re.compile(r"\s+")
+_EDGE = ".,;:!?\"'()[]…"
+_DETAIL = re.compile(r"\S*[\d#+$€£¥%@&]\S*")
+
+
+def same_statement_form(value: str) -> str:
+    """What two statements share when only case, spacing and closing punctuation differ.
+    Symbols stay: "C#" is not "C++", "€5k" is not "$5k"."""
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", value).casefold()).strip().strip(_EDGE + " ")
+
+
 def content_key(value: str) -> str:
-    return hashlib.sha256(normalize(value).encode("utf-8")).hexdigest()
+    """The exact-duplicate key of a fact."""
+    return hashlib.sha256(same_statement_form(value).encode("utf-8")).hexdigest()
+
+
+def details(value: str) -> frozenset[str]:
+    """What a near-duplicate by meaning must repeat exactly: numbers, codes, words with symbols
+    and names (capitalized words after the first). Sentence vectors blur exactly these, so
+    "flight on May 3" and "flight on May 5" look alike to them."""
+    marked = {token.strip(_EDGE).casefold() for token in _DETAIL.findall(value)}
+    tokens = value.split()
+    names = {
+        word.strip(_EDGE).casefold()
+        for previous, word in itertools.pairwise(tokens)
+        if word[:1].isupper() and word != "I" and not previous.endswith((".", "!", "?", ":"))
+    }
+    return frozenset(marked | names)
 
 
 def words(value: str) -> list[str]:

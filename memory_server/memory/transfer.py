@@ -488,7 +488,9 @@ class Importer:
             every = FactFilter(now=now, include_superseded=True)
             duplicate = await fact_rows.find_by_key(conn, self.user_id, key, every, exclude=None)
         else:
-            duplicate = await self.memory.facts.find_duplicate(conn, self.user_id, key, vector, FactFilter(now=now))
+            duplicate = await self.memory.facts.find_duplicate(
+                conn, self.user_id, new.content, vector, FactFilter(now=now)
+            )
         expires_at = record.expires_at if record else None
         status: Literal["created", "merged"]
         if duplicate is not None:

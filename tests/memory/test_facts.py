@@ -207,3 +207,21 @@ async def test_a_rare_word_finds_its_fact_even_beyond_the_nearest_neighbours(mem
     assert best.fact.id == rare
     assert best.why.vector_rank is None
     assert best.why.keyword_rank == 1
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("Main language at work is C#", "Main language at work is C++"),
+        ("Monthly budget is €500", "Monthly budget is $500"),
+        ("Team lead is Priya", "Team lead is Jonas"),
+    ],
+)
+async def test_statements_that_differ_in_a_symbol_number_or_name_are_both_kept(
+    memory: Memory, first: str, second: str
+) -> None:
+    # The fake encoder sees the same words in each pair (symbols aside): similarity 1.0.
+    await remember(memory, first)
+    result = await memory.facts.remember(USER, NewFact(second))
+    assert result.status == "created"
+    assert sorted(f.content for f in await memory.facts.list_facts(USER)) == sorted([first, second])
