@@ -232,7 +232,7 @@ class FactService:
         hits = ranked[: request.limit]
         if hits:
             async with self.db.write() as conn:
-                await rows.touch(conn, [hit.row.id for hit in hits], self.now)
+                await rows.touch(conn, user_id, [hit.row.id for hit in hits], self.now)
                 served = [hit.row.id for hit in hits]
                 await audit.facts_served(conn, self.now, user_id, served, via="search_facts", session_id=None)
         return SearchResult(
@@ -367,15 +367,20 @@ class FactService:
         else:
             assert query is not None
             ids = await self._matching(user_id, query)
-        async with self.db.read() as conn:
-            found = await rows.get_facts(conn, user_id, ids)
-        doomed = [found[i] for i in ids if i in found]
-        if not dry_run and doomed:
+        if dry_run:
+            async with self.db.read() as conn:
+                found = await rows.get_facts(conn, user_id, ids)
+        else:
+            # Read and erase in one transaction: only facts that are this user's right now go.
             async with self.db.write() as conn:
-                await rows.erase(conn, [row.id for row in doomed])
-                erased = [row.id for row in doomed]
-                await audit.record(conn, self.now, user_id, audit.FACT_FORGOTTEN, erased, count=len(erased))
-            log.info("forgot %d facts for user %s", len(doomed), user_id)
+                found = await rows.get_facts(conn, user_id, ids)
+                if found:
+                    erased = [i for i in ids if i in found]
+                    await rows.erase(conn, erased)
+                    await audit.record(conn, self.now, user_id, audit.FACT_FORGOTTEN, erased, count=len(erased))
+            if found:
+                log.info("forgot %d facts for user %s", len(found), user_id)
+        doomed = [found[i] for i in ids if i in found]
         return ForgetResult(dry_run=dry_run, deleted=[row.id for row in doomed], facts=[to_model(r) for r in doomed])
 
     async def _matching(self, user_id: str, query: str) -> list[int]:

@@ -254,11 +254,11 @@ async def mark_superseded(conn: aiosqlite.Connection, old_id: int, new_id: int, 
     await conn.execute("UPDATE facts SET supersedes = ? WHERE id = ? AND supersedes IS NULL", (old_id, new_id))
 
 
-async def touch(conn: aiosqlite.Connection, ids: Sequence[int], now: float) -> None:
+async def touch(conn: aiosqlite.Connection, user_id: str, ids: Sequence[int], now: float) -> None:
     """Record that these facts were handed to a caller."""
     await conn.executemany(
-        "UPDATE facts SET last_accessed_at = ?, access_count = access_count + 1 WHERE id = ?",
-        [(now, fact_id) for fact_id in ids],
+        "UPDATE facts SET last_accessed_at = ?, access_count = access_count + 1 WHERE id = ? AND user_id = ?",
+        [(now, fact_id, user_id) for fact_id in ids],
     )
 
 

@@ -29,7 +29,7 @@ def _m001_facts(ctx: SchemaContext) -> list[str]:
         # Settings of the store itself: embedding model id and dimension, creation time.
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT",
         """CREATE TABLE facts (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a stale id names no other fact
             user_id TEXT NOT NULL,
             content TEXT NOT NULL,
             content_key TEXT NOT NULL,          -- hash of the normalized text: exact-duplicate lookup

@@ -225,3 +225,13 @@ async def test_statements_that_differ_in_a_symbol_number_or_name_are_both_kept(
     result = await memory.facts.remember(USER, NewFact(second))
     assert result.status == "created"
     assert sorted(f.content for f in await memory.facts.list_facts(USER)) == sorted([first, second])
+
+
+async def test_a_forgotten_facts_id_is_never_given_to_another_fact(memory: Memory) -> None:
+    first = await remember(memory, "Parks in spot B12")
+    await memory.facts.forget(USER, fact_id=first)
+    later = await remember(memory, "Rides the tram to work", user="bob")
+    assert later != first
+    with pytest.raises(NotFoundError):
+        await memory.facts.forget(USER, fact_id=first)
+    assert [f.content for f in await memory.facts.list_facts("bob")] == ["Rides the tram to work"]

@@ -60,7 +60,7 @@ async def fill(memory: Memory, facts: int = 1_000, sessions: int = 10, checkpoin
             )
         for old, new in zip(ids[0:60:2], ids[1:60:2], strict=False):
             await rows.mark_superseded(conn, old, new, clock())
-        await rows.touch(conn, ids[100:200], clock())
+        await rows.touch(conn, "alice", ids[100:200], clock())
     session_ids = []
     for s in range(sessions):
         clock.advance(seconds=10)
