@@ -291,7 +291,7 @@ def _scalars(value: Any, path: str) -> Iterator[tuple[str, str | int]]:
         item, where = stack.pop()
         if isinstance(item, Mapping):
             for key, member in item.items():
-                yield f"{where} member name {str(key)[:40]!r}", str(key)
+                yield f"{where} (a member name)", str(key)  # never echo what may be the secret
                 stack.append((member, f"{where}.{key}"))
         elif isinstance(item, list):
             stack.extend((member, f"{where}[{i}]") for i, member in enumerate(item))
