@@ -11,12 +11,13 @@ import gc
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from pydantic import BaseModel
 
 from memory_server import __version__
 from memory_server.config import Settings, load_settings
@@ -60,6 +61,11 @@ def _run(
             return await work(memory)
 
     return asyncio.run(main())
+
+
+def _echo_json(models: Sequence[BaseModel]) -> None:
+    """A list of answers as a JSON array on stdout, for scripts."""
+    click.echo(json.dumps([model.model_dump() for model in models], indent=2))
 
 
 class _Group(click.Group):
@@ -357,7 +363,7 @@ def facts_list(ctx: click.Context, /, as_json: bool, **options: Any) -> None:
 
     found = _run(ctx, work)
     if as_json:
-        click.echo(json.dumps([fact.model_dump() for fact in found], indent=2))
+        _echo_json(found)
         return
     from memory_server.console import fact_table
 
@@ -419,7 +425,7 @@ def threads_list(ctx: click.Context, limit: int, as_json: bool) -> None:
 
     found = _run(ctx, work)
     if as_json:
-        click.echo(json.dumps([item.model_dump() for item in found], indent=2))
+        _echo_json(found)
         return
     from memory_server.console import rows_table, when
 
@@ -512,7 +518,7 @@ def sessions_list(ctx: click.Context, limit: int, as_json: bool) -> None:
 
     found = _run(ctx, work)
     if as_json:
-        click.echo(json.dumps([item.model_dump() for item in found], indent=2))
+        _echo_json(found)
         return
     from memory_server.console import rows_table, when
 
@@ -656,7 +662,7 @@ def audit_list(ctx: click.Context, limit: int, session_id: str | None, all_users
 
     found = _run(ctx, work)
     if as_json:
-        click.echo(json.dumps([entry.model_dump() for entry in found], indent=2))
+        _echo_json(found)
         return
     for entry in found:
         session = f"  session {entry.session_id}" if entry.session_id else ""

@@ -312,18 +312,9 @@ class CheckpointService:
             await audit.record(
                 conn, self.now, user_id, audit.CHECKPOINT_RESTORED, [row.id], thread_id=thread_id, step=row.step
             )
+        info = to_info(row)
         return RestoredCheckpoint(
-            thread_id=thread_id,
-            checkpoint_id=row.id,
-            parent_id=row.parent_id,
-            step=row.step,
-            label=row.label,
-            session_id=row.session_id,
-            created_at=iso(row.created_at),
-            size_bytes=row.size,
-            hash=row.hash,
-            verified=True,
-            state=state,
+            thread_id=thread_id, checkpoint_id=info.id, **info.model_dump(exclude={"id"}), verified=True, state=state
         )
 
     def _verified(self, row: CheckpointRow, stored: str | None) -> dict[str, Any]:

@@ -207,33 +207,28 @@ class Database:
             log.info("applied schema step %s", migration.name)
 
     async def _check_model(self) -> None:
-        """Record the embedding model on first use; refuse a database embedded with another."""
+        """Record the embedding model on first use; refuse a database embedded with another.
+
+        A read on every start; the write lock only the first time, so a server starting
+        beside a busy one never waits for it."""
         model = self.settings.embeddings.model
         dimension = str(self.settings.embeddings.dimension)
-        async with self.write() as conn:
-            rows: dict[str, str] = dict(
-                await self.fetchall(
-                    conn,
-                    "SELECT key, value FROM meta WHERE key IN "
-                    "('embedding_model', 'embedding_dimension', 'reindex_target_model')",
-                )
-            )
-            if "reindex_target_model" in rows:
-                # Half the vectors may be of the new model (or the table of the new size).
-                raise ModelMismatchError(
-                    f"{self.path} is being re-embedded with model {rows['reindex_target_model']!r} and the run "
-                    "has not finished. Run `memory-server reindex` (it resumes) with that model configured."
-                )
-            if not rows:
+        async with self.read() as conn:
+            rows = await self._model_record(conn)
+        if not rows:
+            async with self.write() as conn:
+                # OR IGNORE: another process may have recorded its model in the meantime.
                 await conn.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)",
-                    [
-                        ("embedding_model", model),
-                        ("embedding_dimension", dimension),
-                        ("created_at", str(self.clock())),
-                    ],
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                    [("embedding_model", model), ("embedding_dimension", dimension), ("created_at", str(self.clock()))],
                 )
-                return
+                rows = await self._model_record(conn)
+        if "reindex_target_model" in rows:
+            # Half the vectors may be of the new model (or the table of the new size).
+            raise ModelMismatchError(
+                f"{self.path} is being re-embedded with model {rows['reindex_target_model']!r} and the run "
+                "has not finished. Run `memory-server reindex` (it resumes) with that model configured."
+            )
         if rows.get("embedding_model") != model or rows.get("embedding_dimension") != dimension:
             raise ModelMismatchError(
                 f"{self.path} holds embeddings of model {rows.get('embedding_model')!r} "
@@ -241,6 +236,15 @@ class Database:
                 f"(dimension {dimension}). Set embeddings.model back, or run `memory-server reindex` "
                 "to re-embed every fact with the configured model."
             )
+
+    async def _model_record(self, conn: aiosqlite.Connection) -> dict[str, str]:
+        return dict(
+            await self.fetchall(
+                conn,
+                "SELECT key, value FROM meta WHERE key IN "
+                "('embedding_model', 'embedding_dimension', 'reindex_target_model')",
+            )
+        )
 
     async def meta(self) -> dict[str, str]:
         async with self.read() as conn:

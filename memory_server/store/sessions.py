@@ -165,15 +165,6 @@ async def recent_messages(
     return [MessageRow.from_row(row) for row in rows]
 
 
-async def count_system(conn: aiosqlite.Connection, session_id: str, *, after_seq: int = 0) -> int:
-    rows = await _all(
-        conn,
-        "SELECT count(*) FROM messages WHERE session_id = ? AND role = 'system' AND seq > ?",
-        [session_id, after_seq],
-    )
-    return int(rows[0][0])
-
-
 async def messages_between(
     conn: aiosqlite.Connection, session_id: str, *, after_seq: int, through_seq: int
 ) -> list[MessageRow]:
