@@ -25,7 +25,7 @@ from bench import corpus
 from bench.common import ROOT, call, p50, p95, print_table, server_env, spawn, timed
 from memory_server.app import open_memory
 from memory_server.config import Settings
-from memory_server.embeddings import ReadyEmbedder, SentenceTransformerEncoder
+from memory_server.embeddings import Encoder, ReadyEmbedder, load_encoder
 from memory_server.memory import text
 from memory_server.store import facts as rows
 
@@ -73,7 +73,7 @@ async def first_remember_ms() -> float:
             return (time.perf_counter() - started) * 1000
 
 
-async def fill(home: Path, count: int, encoder: SentenceTransformerEncoder) -> None:
+async def fill(home: Path, count: int, encoder: Encoder) -> None:
     """Write `count` facts straight through the store (batch-embedded) so the bench starts fast."""
     contents = corpus.facts(count)
     vectors = encoder.encode(contents)
@@ -113,7 +113,7 @@ def database_bytes(home: Path) -> int:
     return sum(p.stat().st_size for p in home.glob("memory.db*"))
 
 
-async def measure_size(count: int, calls: int, encoder: SentenceTransformerEncoder) -> dict[str, object]:
+async def measure_size(count: int, calls: int, encoder: Encoder) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as directory:
         home = Path(directory)
         await fill(home, count, encoder)
@@ -161,7 +161,7 @@ async def main() -> None:
         ["part", "bytes"],
         [["names + descriptions + input schemas (what the model sees)", shown], ["whole answer", whole]],
     )
-    encoder = SentenceTransformerEncoder(Settings(user=USER).embeddings)
+    encoder = load_encoder(Settings(user=USER).embeddings)
     table = []
     for size in args.sizes:
         measured = await measure_size(size, args.calls, encoder)

@@ -24,7 +24,7 @@ from typing import Any
 from bench.common import print_table
 from memory_server.app import open_memory
 from memory_server.config import Settings
-from memory_server.embeddings import ReadyEmbedder, SentenceTransformerEncoder
+from memory_server.embeddings import Encoder, ReadyEmbedder, load_encoder
 from memory_server.memory.facts import NewFact, RankedFact, SearchRequest
 
 DATA = Path(__file__).parent / "data" / "retrieval_set.json"
@@ -55,9 +55,7 @@ ORDERINGS: dict[str, Callable[[RankedFact], tuple[float, ...]]] = {
 }
 
 
-async def evaluate(
-    encoder: SentenceTransformerEncoder, ranking: dict[str, Any], data: dict[str, Any]
-) -> dict[str, dict[str, Scores]]:
+async def evaluate(encoder: Encoder, ranking: dict[str, Any], data: dict[str, Any]) -> dict[str, dict[str, Scores]]:
     """Scores per ordering, per query kind (and overall)."""
     with tempfile.TemporaryDirectory() as home:
         settings = Settings.model_validate({"home": home, "user": "eval", "ranking": ranking})
@@ -88,7 +86,7 @@ async def main() -> None:
     args = parser.parse_args()
     base = {name: getattr(args, name) for name in defaults.model_dump()}
     data = json.loads(DATA.read_text())
-    encoder = SentenceTransformerEncoder(Settings(user="eval").embeddings)
+    encoder = load_encoder(Settings(user="eval").embeddings)
     results = await evaluate(encoder, base, data)
     rows = []
     for label, by_kind in results.items():

@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from memory_server.clock import Clock, system_clock
 from memory_server.config import Settings
 from memory_server.embeddings import BackgroundEmbedder, Embedder
+from memory_server.errors import MemoryServerError, StoreError
 from memory_server.memory.checkpoints import CheckpointService
 from memory_server.memory.context import ContextBuilder
 from memory_server.memory.facts import FactService
@@ -68,12 +69,14 @@ async def open_memory(
     clock: Clock = system_clock,
     preload_model: bool = True,
     check_model: bool = True,
+    encoder_threads: int | None = None,
 ) -> AsyncIterator[Memory]:
     """Open the store; with `preload_model`, start loading the model in the background now
-    (nothing waits for it until a vector is needed). Without it, the first use loads it."""
+    (nothing waits for it until a vector is needed). Without it, the first use loads it.
+    `encoder_threads` overrides `embeddings.threads` (batch commands use more)."""
     own_embedder = embedder is None
     if embedder is None:
-        background = BackgroundEmbedder(settings.embeddings)
+        background = BackgroundEmbedder(settings.embeddings, threads=encoder_threads)
         if preload_model:
             background.start()
         embedder = background
@@ -94,3 +97,66 @@ async def open_memory(
     finally:
         if own_embedder and isinstance(embedder, BackgroundEmbedder):
             embedder.close()
+
+
+class OpeningMemory:
+    """The memory a server opens in the background, so the MCP handshake never waits for the
+    key derivation, the schema or the model. Every call awaits `memory()`: it gets the open
+    memory, or the error that kept it from opening (a wrong key, a newer schema...), whose
+    message says what is wrong and how to fix it."""
+
+    def __init__(self, settings: Settings, *, embedder: Embedder | None = None, clock: Clock = system_clock) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._clock = clock
+        self._opened: asyncio.Future[Memory] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def user_id(self) -> str:
+        return self.settings.user
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._opened = loop.create_future()
+        self._task = loop.create_task(self._run(self._opened))
+
+    async def memory(self) -> Memory:
+        assert self._opened is not None, "start() first"
+        return await asyncio.shield(self._opened)
+
+    async def _run(self, opened: asyncio.Future[Memory]) -> None:
+        try:
+            async with open_memory(
+                self.settings, embedder=self._embedder, clock=self._clock, preload_model=False
+            ) as memory:
+                log.info("memory open: %s", memory.db.path)
+                opened.set_result(memory)
+                if self.settings.embeddings.preload:
+                    # Let the handshake's first exchanges finish before the encoder loads.
+                    await asyncio.sleep(self.settings.embeddings.preload_delay_seconds)
+                    memory.embedder.start()
+                await memory.sweep_forever()
+        except MemoryServerError as error:
+            # One clear line, no traceback: every call will answer the same message.
+            log.error("memory-server cannot open its store: %s", error)
+            if not opened.done():
+                opened.set_exception(error)
+        except asyncio.CancelledError:
+            if not opened.done():
+                opened.cancel()
+            raise
+        except Exception as error:  # a defect, not a user's problem: keep the trace
+            log.exception("memory-server cannot open its store")
+            if not opened.done():
+                opened.set_exception(
+                    StoreError(f"The store could not be opened ({error}). Run `memory-server doctor` to see why.")
+                )
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+        if self._opened is not None and self._opened.done() and not self._opened.cancelled():
+            self._opened.exception()  # retrieved: no "never retrieved" warning at exit

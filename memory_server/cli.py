@@ -10,6 +10,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -49,15 +50,25 @@ def _configure_logging(level: str) -> None:
 
 
 def _run(
-    ctx: click.Context, work: Callable[[Any], Awaitable[T]], *, needs_model: bool = False, check_model: bool = True
+    ctx: click.Context,
+    work: Callable[[Any], Awaitable[T]],
+    *,
+    needs_model: bool = False,
+    check_model: bool = True,
+    batch: bool = False,
 ) -> T:
+    """Open the memory, run `work` on it, close it. `batch`: the command encodes many texts,
+    so the encoder gets `embeddings.batch_threads` (a server keeps to `embeddings.threads`)."""
     from memory_server.app import open_memory
 
     settings = _settings(ctx)
     _configure_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
+    threads = (settings.embeddings.batch_threads or os.cpu_count() or 1) if batch else None
 
     async def main() -> T:
-        async with open_memory(settings, preload_model=needs_model, check_model=check_model) as memory:
+        async with open_memory(
+            settings, preload_model=needs_model, check_model=check_model, encoder_threads=threads
+        ) as memory:
             return await work(memory)
 
     return asyncio.run(main())
@@ -162,19 +173,62 @@ def _built_without_gc_pauses(settings: Settings) -> Any:
 
 
 @main.command()
+@click.option("--torch", "check_torch", is_flag=True, help="Also check the torch backend (slow: imports torch).")
 @click.pass_context
-def doctor(ctx: click.Context) -> None:
-    """Check config, key, database, extensions and the model; exit 1 on a problem.
+def doctor(ctx: click.Context, check_torch: bool) -> None:
+    """Check config, key, database, extensions, the model's graph and the model; exit 1 on a problem.
 
     Example:
 
-        memory-server doctor
+        memory-server doctor --torch
     """
     from memory_server.doctor import run_checks
 
-    problems = run_checks(ctx.obj["flags"], echo=click.echo)
+    problems = run_checks(ctx.obj["flags"], echo=click.echo, torch=check_torch)
     if problems:
         raise SystemExit(1)
+
+
+@main.group()
+def model() -> None:
+    """The embedding model: prepare its ONNX graph (set-up does this once).
+
+    Example:
+
+        memory-server model prepare
+    """
+
+
+@model.command("prepare")
+@click.option("--model", "model_id", help="Model name or sentence-transformers folder (default: embeddings.model).")
+@click.option("--cache-dir", type=click.Path(path_type=Path), help="Cache folder (default: embeddings.cache_dir).")
+@click.option("--dimension", type=int, help="Expected vector size (default: embeddings.dimension).")
+@click.option("--force", is_flag=True, help="Make the graph again even if a verified one exists.")
+@click.pass_context
+def model_prepare(
+    ctx: click.Context, model_id: str | None, cache_dir: Path | None, dimension: int | None, force: bool
+) -> None:
+    """Export the model to ONNX once, verify it against sentence-transformers, and say where it
+    is (on stderr: scripts/serve runs set-up, and its stdout is the protocol). Idempotent;
+    several processes at once make one graph.
+
+    Example:
+
+        memory-server model prepare --force
+    """
+    from memory_server.embeddings import graph
+
+    settings = _settings(ctx)
+    _configure_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
+    changes = {"model": model_id, "cache_dir": cache_dir, "dimension": dimension}
+    embeddings = settings.embeddings.model_copy(update={k: v for k, v in changes.items() if v is not None})
+    prepared, made = graph.prepare(embeddings, force=force)
+    manifest = prepared.manifest
+    click.echo(
+        f"{'made' if made else 'ready'}: ONNX graph of {manifest.model_id} at {prepared.graph} "
+        f"(verified on {manifest.verified_sentences} sentences, min cosine {manifest.min_cosine:.6f})",
+        err=True,
+    )
 
 
 @main.command()
@@ -890,7 +944,7 @@ def import_command(ctx: click.Context, file: Path, batch: int, as_json: bool) ->
         async def work(memory: Any) -> Any:
             return await import_lines(memory, lines, batch=batch, progress=progress)
 
-        report = _run(ctx, work, needs_model=True)
+        report = _run(ctx, work, needs_model=True, batch=True)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
         return
@@ -926,7 +980,7 @@ def reindex(ctx: click.Context, batch: int, force: bool, as_json: bool) -> None:
                 memory.db, memory.embedder, memory.settings.embeddings, batch=batch, force=force, progress=progress
             )
 
-        result = _run(ctx, work, needs_model=True, check_model=False)
+        result = _run(ctx, work, needs_model=True, check_model=False, batch=True)
     if as_json:
         click.echo(result.model_dump_json(indent=2))
     elif result.status == "up to date":

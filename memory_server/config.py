@@ -47,17 +47,31 @@ class StoreSettings(_Section):
     write_attempts: int = Field(4, ge=1, le=20, description="Tries to take the write lock before failing")
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     cache_mib: int = Field(64, ge=2, le=4_096, description="Page cache per process (decrypted pages)")
+    deferred_flush_ms: int = Field(
+        1_000, ge=10, le=60_000, description="Use counts and served-facts audit rows wait at most this long"
+    )
 
 
 class EmbeddingSettings(_Section):
     model: str = Field(DEFAULT_MODEL, description="Model name or a local sentence-transformers folder")
     dimension: int = Field(384, ge=8, le=4096)
-    threads: int = Field(1, ge=1, le=64, description="Torch intra-op threads per server process")
-    device: str = "cpu"
+    backend: Literal["onnx", "torch"] = Field(
+        "onnx", description="onnx: ONNX Runtime on a graph exported once from the model; torch: sentence-transformers"
+    )
+    cache_dir: Path | None = Field(None, description="Where exported graphs live; default <user cache dir>")
+    threads: int = Field(1, ge=1, le=64, description="Encoder threads per server process")
+    batch_threads: int = Field(0, ge=0, le=64, description="Encoder threads for import and reindex; 0 = every core")
+    device: str = Field("cpu", description="torch backend only")
     preload: bool = Field(True, description="Load the model in the background soon after the server starts")
     preload_delay_seconds: float = Field(
-        0.5, ge=0, le=60, description="Wait this long first, so the handshake does not compete with torch's import"
+        0.2, ge=0, le=60, description="Wait this long first, so the handshake does not compete with the load"
     )
+
+    @property
+    def graph_cache(self) -> Path:
+        """Exported graphs, keyed by model id and weights hash (see `embeddings.graph`)."""
+        base = self.cache_dir or Path(platformdirs.user_cache_dir(APP_NAME))
+        return base.expanduser() / "models"
 
 
 class FactSettings(_Section):

@@ -13,8 +13,9 @@ from memory_server.errors import MemoryServerError
 Echo = Callable[[str], None]
 
 
-def run_checks(flags: dict[str, Any], *, echo: Echo) -> int:
-    """Run every check that can run; returns the number of problems."""
+def run_checks(flags: dict[str, Any], *, echo: Echo, torch: bool = False) -> int:
+    """Run every check that can run; returns the number of problems. `torch`: also check the
+    torch backend (imports torch; seconds)."""
     problems = 0
 
     def report(ok: bool, label: str, detail: str) -> None:
@@ -42,20 +43,7 @@ def run_checks(flags: dict[str, Any], *, echo: Echo) -> int:
     except MemoryServerError as error:
         report(False, "database", str(error))
 
-    try:
-        from memory_server.embeddings import SentenceTransformerEncoder
-
-        started = time.perf_counter()
-        encoder = SentenceTransformerEncoder(settings.embeddings)
-        loaded = time.perf_counter() - started
-        [vector] = encoder.encode(["memory-server health check"])
-        report(
-            len(vector) == settings.embeddings.dimension,
-            "model",
-            f"{settings.embeddings.model} loaded in {loaded:.1f}s, {len(vector)} dimensions",
-        )
-    except MemoryServerError as error:
-        report(False, "model", str(error))
+    _check_model(settings, report, torch=torch)
     echo("all checks passed" if not problems else f"{problems} problem(s) found")
     return problems
 
@@ -82,3 +70,42 @@ async def _check_store(settings: Settings, report: Callable[[bool, str, str], No
             if chain.ok
             else f"{chain.problems[0]} ({len(chain.problems)} problem(s); `memory-server audit verify` lists them)",
         )
+
+
+def _check_model(settings: Settings, report: Callable[[bool, str, str], None], *, torch: bool) -> None:
+    """The configured encoder, its graph and its verification; the torch path when asked."""
+    from memory_server.embeddings import load_encoder
+
+    embeddings = settings.embeddings
+    if embeddings.backend == "onnx":
+        from memory_server.embeddings.graph import GraphCache
+        from memory_server.embeddings.source import ModelSource
+
+        try:
+            found, reason = GraphCache(embeddings.graph_cache).find(ModelSource.of(embeddings.model))
+        except MemoryServerError as error:
+            found, reason = None, str(error)
+        if found is None:
+            report(False, "graph", f"{reason}. Run: memory-server model prepare")
+            return
+        manifest = found.manifest
+        report(
+            True,
+            "graph",
+            f"{found.graph} ({manifest.graph_size / 1e6:.0f} MB, verified on {manifest.verified_sentences} "
+            f"sentences, min cosine {manifest.min_cosine:.6f}, {manifest.made_with})",
+        )
+    backends = [embeddings.backend] + (["torch"] if torch and embeddings.backend != "torch" else [])
+    for backend in backends:
+        try:
+            started = time.perf_counter()
+            encoder = load_encoder(embeddings.model_copy(update={"backend": backend}))
+            loaded = time.perf_counter() - started
+            [vector] = encoder.encode(["memory-server health check"])
+            report(
+                len(vector) == embeddings.dimension,
+                "model",
+                f"{embeddings.model} on {backend}: loaded in {loaded:.2f}s, {len(vector)} dimensions",
+            )
+        except MemoryServerError as error:
+            report(False, "model", f"{backend}: {error}")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
 from memory_server import __version__, resources
-from memory_server.app import Memory, open_memory
+from memory_server.app import OpeningMemory
 from memory_server.clock import Clock, system_clock
 from memory_server.config import Settings
 from memory_server.embeddings import Embedder
@@ -34,27 +33,17 @@ INSTRUCTIONS = (
 
 
 def build_server(settings: Settings, *, embedder: Embedder | None = None, clock: Clock = system_clock) -> MCPServer:
-    opened: list[Memory] = []
-
-    def current() -> Memory:
-        return opened[0]
+    opening = OpeningMemory(settings, embedder=embedder, clock=clock)
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer) -> AsyncIterator[Memory]:
-        async with open_memory(settings, embedder=embedder, clock=clock, preload_model=False) as memory:
-            if settings.embeddings.preload:
-                # Importing torch holds the GIL for seconds; let the handshake finish first.
-                asyncio.get_running_loop().call_later(settings.embeddings.preload_delay_seconds, memory.embedder.start)
-            log.info("memory open: %s", memory.db.path)
-            opened.append(memory)
-            sweeper = asyncio.create_task(memory.sweep_forever())
-            try:
-                yield memory
-            finally:
-                sweeper.cancel()
-                with suppress(asyncio.CancelledError):
-                    await sweeper
-                opened.clear()
+    async def lifespan(_: MCPServer) -> AsyncIterator[OpeningMemory]:
+        # The store opens in the background: the handshake answers at once, and a store that
+        # cannot open (a wrong key...) answers every call with the reason instead of exiting.
+        opening.start()
+        try:
+            yield opening
+        finally:
+            await opening.close()
 
     server = MCPServer(
         "memory",
@@ -66,11 +55,11 @@ def build_server(settings: Settings, *, embedder: Embedder | None = None, clock:
     )
     fact_tools.register(server, multi_user=settings.multi_user)
     run_state_tools.register(server, multi_user=settings.multi_user)
-    resources.register(server, current, multi_user=settings.multi_user)
-    run_state_views.register(server, current, multi_user=settings.multi_user)
+    resources.register(server, opening, multi_user=settings.multi_user)
+    run_state_views.register(server, opening, multi_user=settings.multi_user)
     session_tools.register(server, multi_user=settings.multi_user)
-    session_views.register(server, current, multi_user=settings.multi_user)
-    audit_views.register(server, current, multi_user=settings.multi_user)
+    session_views.register(server, opening, multi_user=settings.multi_user)
+    audit_views.register(server, opening, multi_user=settings.multi_user)
     _compact_tool_listing(server)
     return server
 

@@ -19,5 +19,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   # torch first, pinned: any other route makes pip resolve a multi-GB CUDA build.
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}" >&2
+  # Export the embedding model to ONNX once (verified; idempotent): no server imports torch.
+  HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv/bin/memory-server model prepare >&2
   echo "$wanted" > "$stamp"
 fi

@@ -43,10 +43,11 @@ async def memory(settings: Settings, clock: ManualClock) -> AsyncIterator[Memory
 
 @pytest.fixture(scope="session")
 def real_encoder() -> Iterator[Encoder]:
-    """The real all-MiniLM-L6-v2, loaded once for the whole run."""
-    from memory_server.embeddings import SentenceTransformerEncoder
+    """The real all-MiniLM-L6-v2 on the serving path (ONNX Runtime on the graph set-up
+    prepared), loaded once for the whole run."""
+    from memory_server.embeddings import load_encoder
 
-    return SentenceTransformerEncoder(Settings(user="alice").embeddings)
+    return load_encoder(Settings(user="alice").embeddings)
 
 
 @pytest.fixture

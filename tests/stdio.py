@@ -7,10 +7,13 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client as mcp_stdio_client
 from mcp.types import CallToolResult
+
+from memory_server.config import Settings
 
 # Every tool of the server: the public API, kept in one place for the tests that sweep them all.
 TOOLS = (
@@ -28,6 +31,12 @@ TOOLS = (
 )
 
 
+def graph_cache_dir() -> str:
+    """The cache holding the model's graph that set-up prepared; servers with a HOME of their
+    own are pointed at it, so none has to export the model again."""
+    return str(Settings(user="alice").embeddings.graph_cache.parent)
+
+
 def server_parameters(home: Path, *args: str, env: Mapping[str, str] | None = None) -> StdioServerParameters:
     environment = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -37,6 +46,7 @@ def server_parameters(home: Path, *args: str, env: Mapping[str, str] | None = No
         "MEMORY_SERVER_HOME": str(home),
         "MEMORY_SERVER_USER": "alice",
         "MEMORY_SERVER_LOG_LEVEL": "WARNING",
+        "MEMORY_SERVER_EMBEDDINGS__CACHE_DIR": graph_cache_dir(),
     }
     environment.update(env or {})
     return StdioServerParameters(command=sys.executable, args=["-m", "memory_server", *args], env=environment)
@@ -61,8 +71,13 @@ def server_pids(home: Path) -> list[int]:
 
 
 @asynccontextmanager
-async def stdio_client(home: Path, *args: str, env: Mapping[str, str] | None = None) -> AsyncIterator[Client]:
-    async with Client(server_parameters(home, *args, env=env), mode="legacy") as client:
+async def stdio_client(
+    home: Path, *args: str, env: Mapping[str, str] | None = None, errlog: TextIO | None = None
+) -> AsyncIterator[Client]:
+    """A client of a fresh server process; `errlog` (a real file) receives the server's stderr."""
+    parameters = server_parameters(home, *args, env=env)
+    server = parameters if errlog is None else mcp_stdio_client(parameters, errlog=errlog)
+    async with Client(server, mode="legacy") as client:
         yield client
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "memory_server"
-MCP_FREE = ["memory", "store", "app.py", "config.py", "embeddings.py", "errors.py", "clock.py"]
+MCP_FREE = ["memory", "store", "app.py", "config.py", "embeddings", "errors.py", "clock.py"]
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -147,13 +147,16 @@ class AuditService:
         self.db = db
 
     async def entries(self, user_id: str | None, *, limit: int = 50, session_id: str | None = None) -> list[AuditEntry]:
-        """The newest rows, newest first; of every user when `user_id` is None (CLI only)."""
+        """The newest rows, newest first; of every user when `user_id` is None (CLI only).
+        Served-facts rows still waiting to be written (see `Database.defer`) are written first."""
+        await self.db.flush_deferred()
         async with self.db.read() as conn:
             found = await rows.latest(conn, user_id, limit=limit, session_id=session_id)
         return [to_entry(row) for row in found]
 
     async def verify(self) -> AuditReport:
         """Walk the whole chain: recompute each hash and check each link to the row before."""
+        await self.db.flush_deferred()
         problems: list[str] = []
         count = 0
         previous: AuditRow | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from memory_server.clock import iso
 from memory_server.errors import InvalidInputError
-from memory_server.memory import audit, poisoning, text
+from memory_server.memory import poisoning, text
 from memory_server.memory.facts import FactService, RankedFact, SearchRequest
 from memory_server.memory.models import ContextFact, UserContext
 from memory_server.memory.sessions import SUMMARY_NOTE, SessionService
@@ -66,12 +66,9 @@ class ContextBuilder:
 
     async def _served(self, user_id: str, session_id: str | None, context: UserContext) -> UserContext:
         """Audit which facts this context hands to which session (ids only)."""
-        if context.facts:
-            async with self.facts.db.write() as conn:
-                ids = [fact.id for fact in context.facts]
-                await audit.facts_served(
-                    conn, self.facts.now, user_id, ids, via="get_user_context", session_id=session_id
-                )
+        ids = [fact.id for fact in context.facts]
+        # Served, not searched for: audited without counting as use (as before).
+        self.facts.record_served(user_id, ids, via="get_user_context", session_id=session_id, count_use=False)
         return context
 
     async def _session_summary(self, user_id: str, session_id: str | None, budget: int) -> str | None:

@@ -230,11 +230,7 @@ class FactService:
             raise InvalidInputError(f"limit must be between 1 and {self.settings.facts.max_results}.")
         ranked = await self.rank(user_id, request)
         hits = ranked[: request.limit]
-        if hits:
-            async with self.db.write() as conn:
-                await rows.touch(conn, user_id, [hit.row.id for hit in hits], self.now)
-                served = [hit.row.id for hit in hits]
-                await audit.facts_served(conn, self.now, user_id, served, via="search_facts", session_id=None)
+        self.record_served(user_id, [hit.row.id for hit in hits], via="search_facts", session_id=None)
         return SearchResult(
             hits=[
                 SearchHit(
@@ -294,6 +290,22 @@ class FactService:
         ranked = [self._score(found[c.fact_id], c, now) for c in candidates if c.fact_id in found]
         ranked.sort(key=lambda item: (-item.score, -item.row.id))
         return ranked
+
+    def record_served(
+        self, user_id: str, ids: Sequence[int], *, via: str, session_id: str | None, count_use: bool = True
+    ) -> None:
+        """Audit facts handed to a caller (and, with `count_use`, count their use) with the next
+        write (see `Database.defer`): answering a read makes no durable write of its own."""
+        if not ids:
+            return
+        served, now = list(ids), self.now
+
+        async def write(conn: aiosqlite.Connection) -> None:
+            if count_use:
+                await rows.touch(conn, user_id, served, now)
+            await audit.facts_served(conn, now, user_id, served, via=via, session_id=session_id)
+
+        self.db.defer(write)
 
     def _score(self, row: FactRow, candidate: ranking.Candidate, now: float) -> RankedFact:
         settings = self.settings.ranking

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from memory_server import __version__
-from memory_server.app import Memory
+from memory_server.app import OpeningMemory
 from memory_server.errors import InvalidInputError
+from memory_server.tools import view_memory
 from memory_server.tools.users import view_registrar, view_user
 
 
-def register(server: MCPServer, current: Callable[[], Memory], *, multi_user: bool = False) -> None:
-    """`current` returns the open memory; static resources cannot receive a Context."""
+def register(server: MCPServer, opening: OpeningMemory, *, multi_user: bool = False) -> None:
+    """`opening` gives the open memory; static resources cannot receive a Context."""
     view = view_registrar(server, multi_user=multi_user)
 
     @server.resource("memory://status", mime_type="application/json")
     async def status() -> str:
         """Counts, database path, encryption and model state."""
-        memory = current()
+        memory = await view_memory(opening)
         features = await memory.db.features()
         return json.dumps(
             {
@@ -42,7 +42,7 @@ def register(server: MCPServer, current: Callable[[], Memory], *, multi_user: bo
     @view("context", mime_type="text/plain")
     async def context(user_id: str | None = None) -> str:
         """What get_user_context returns with no query, as text."""
-        memory = current()
+        memory = await view_memory(opening)
         try:
             user = view_user(multi_user, memory.user_id, user_id)
         except InvalidInputError as error:

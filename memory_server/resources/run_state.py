@@ -4,16 +4,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from mcp import MCPError
 from mcp.server.mcpserver import MCPServer, UserMessage
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from mcp.types import INVALID_PARAMS
 
-from memory_server.app import Memory
+from memory_server.app import OpeningMemory
 from memory_server.errors import InvalidInputError, MemoryServerError
 from memory_server.memory.checkpoints import ResumePoint
+from memory_server.tools import view_memory
 from memory_server.tools.users import prompt_registrar, view_registrar, view_user
 
 
@@ -40,15 +40,15 @@ def resume_text(point: ResumePoint) -> str:
     return "\n\n".join(parts)
 
 
-def register(server: MCPServer, current: Callable[[], Memory], *, multi_user: bool = False) -> None:
-    """`current` returns the open memory, as for the other resources."""
+def register(server: MCPServer, opening: OpeningMemory, *, multi_user: bool = False) -> None:
+    """`opening` gives the open memory, as for the other resources."""
     view = view_registrar(server, multi_user=multi_user)
     prompt = prompt_registrar(server, multi_user=multi_user)
 
     @view("threads/{thread_id}/checkpoints", mime_type="application/json")
     async def thread_checkpoints(thread_id: str, user_id: str | None = None) -> str:
         """A thread's checkpoints, newest first (without their states)."""
-        memory = current()
+        memory = await view_memory(opening)
         try:
             history = await memory.checkpoints.history(
                 view_user(multi_user, memory.user_id, user_id), thread_id, limit=memory.settings.checkpoints.max_list
@@ -60,7 +60,7 @@ def register(server: MCPServer, current: Callable[[], Memory], *, multi_user: bo
     @view("sessions/{session_id}/audit", mime_type="application/json")
     async def session_audit(session_id: str, user_id: str | None = None) -> str:
         """A session's run totals and its latest recorded tool calls."""
-        memory = current()
+        memory = await view_memory(opening)
         try:
             audit = await memory.tool_calls.audit(view_user(multi_user, memory.user_id, user_id), session_id)
         except InvalidInputError as error:
@@ -70,7 +70,7 @@ def register(server: MCPServer, current: Callable[[], Memory], *, multi_user: bo
     @prompt(title="Resume a thread")
     async def resume_thread(thread_id: str, user_id: str | None = None) -> list[UserMessage]:
         """Continue an interrupted task from its latest checkpoint (and its session's summary)."""
-        memory = current()
+        memory = await view_memory(opening)
         try:
             point = await memory.checkpoints.resume_point(view_user(multi_user, memory.user_id, user_id), thread_id)
         except MemoryServerError as error:

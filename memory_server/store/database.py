@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from memory_server.store.migrations import MIGRATIONS, Migration, SchemaContext
 log = logging.getLogger(__name__)
 
 Row = tuple[Any, ...]
+Deferred = Callable[[aiosqlite.Connection], Awaitable[None]]
 
 
 def resolve_key(settings: Settings) -> DatabaseKey:
@@ -48,6 +49,9 @@ class Database:
         self.settings = settings
         self.path = settings.database_path
         self.clock = clock
+        self._deferred: list[Deferred] = []
+        self._flush: asyncio.TimerHandle | None = None
+        self._flushing: set[asyncio.Task[None]] = set()
 
     @classmethod
     @asynccontextmanager
@@ -84,7 +88,10 @@ class Database:
                 await db._check_model()
             yield db
         finally:
-            await conn.close()
+            try:
+                await db._close_deferred()
+            finally:
+                await conn.close()
 
     # -- units of work -------------------------------------------------------------------
 
@@ -100,19 +107,77 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A write transaction: committed durably when the block exits, rolled back on error."""
+        """A write transaction: committed durably when the block exits, rolled back on error.
+        Deferred bookkeeping (see `defer`) rides along in the same transaction."""
         async with self._lock:
             await self._begin_immediate()
+            riders, self._deferred = self._deferred, []
             try:
+                await self._run_deferred(riders)
                 yield self._conn
             except BaseException:
+                self._deferred[:0] = riders  # not written: they wait for the next write
                 await self._conn.rollback()
                 raise
             try:
                 await self._conn.execute("COMMIT")
             except connection.DriverError as error:
+                self._deferred[:0] = riders
                 await self._conn.rollback()
                 raise StoreError(f"The write could not be committed ({error}); nothing was saved. Retry.") from None
+
+    # -- deferred bookkeeping ------------------------------------------------------------
+
+    def defer(self, work: Deferred) -> None:
+        """Write `work` with the next transaction, or within `store.deferred_flush_ms` if none
+        comes: for bookkeeping of reads (use counts, the audit of served facts), so a read makes
+        no durable write of its own. A crash loses at most that window of bookkeeping."""
+        self._deferred.append(work)
+        if self._flush is None:
+            delay = self.settings.store.deferred_flush_ms / 1000
+            self._flush = asyncio.get_running_loop().call_later(delay, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._flush = None
+        task = asyncio.get_running_loop().create_task(self.flush_deferred())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def flush_deferred(self) -> None:
+        """Write pending bookkeeping now (tests, shutdown)."""
+        if not self._deferred:
+            return
+        try:
+            async with self.write():
+                pass
+        except StoreError as error:  # busy: they stay queued for the next write or flush
+            log.warning("deferred bookkeeping not written yet: %s", error)
+            if self._deferred and self._flush is None:
+                delay = self.settings.store.deferred_flush_ms / 1000
+                self._flush = asyncio.get_running_loop().call_later(delay, self._start_flush)
+
+    async def _run_deferred(self, riders: list[Deferred]) -> None:
+        for work in riders:
+            # Each in a savepoint: bookkeeping that fails (its fact was erased meanwhile) is
+            # dropped without taking the caller's write with it.
+            await self._conn.execute("SAVEPOINT deferred")
+            try:
+                await work(self._conn)
+            except connection.DriverError as error:
+                log.warning("dropped deferred bookkeeping: %s", error)
+                await self._conn.execute("ROLLBACK TO deferred")
+            await self._conn.execute("RELEASE deferred")
+
+    async def _close_deferred(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        for task in list(self._flushing):
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        with suppress(StoreError):
+            await self.flush_deferred()
 
     async def _begin(self, statement: str) -> None:
         """Start a transaction. aiosqlite queues the statement before awaiting it, so if this

@@ -6,16 +6,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 
-from memory_server.app import Memory
+from memory_server.app import Memory, OpeningMemory
 from memory_server.errors import MemoryServerError
 
 
-def memory_of(ctx: Context) -> Memory:
-    memory = ctx.request_context.lifespan_context
-    assert isinstance(memory, Memory)
-    return memory
+def opening_of(ctx: Context) -> OpeningMemory:
+    opening = ctx.request_context.lifespan_context
+    assert isinstance(opening, OpeningMemory)
+    return opening
+
+
+async def memory_of(ctx: Context) -> Memory:
+    """The open memory; waits while it opens, or says why it could not be opened."""
+    with errors_for_the_model():
+        return await opening_of(ctx).memory()
 
 
 @contextmanager
@@ -25,3 +31,11 @@ def errors_for_the_model() -> Iterator[None]:
         yield
     except MemoryServerError as error:
         raise ToolError(str(error)) from None
+
+
+async def view_memory(opening: OpeningMemory) -> Memory:
+    """For resources and prompts: the open memory, or a ResourceError that says why not."""
+    try:
+        return await opening.memory()
+    except MemoryServerError as error:
+        raise ResourceError(str(error)) from None

@@ -34,7 +34,7 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
     ) -> RememberResult:
         """Store a durable fact about the user. Restating a known fact refreshes it instead of
         duplicating it; use supersedes when a fact changed."""
-        memory = memory_of(ctx)
+        memory = await memory_of(ctx)
         user = acting_user(ctx, user_id)
         with errors_for_the_model():
             return await memory.facts.remember(
@@ -62,7 +62,7 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
         user_id: UserId | None = None,
     ) -> SearchResult:
         """Find remembered facts by meaning and keywords, best first; each hit explains its score."""
-        memory = memory_of(ctx)
+        memory = await memory_of(ctx)
         user = acting_user(ctx, user_id)
         with errors_for_the_model():
             return await memory.facts.search(
@@ -88,7 +88,7 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
         user_id: UserId | None = None,
     ) -> UserContext:
         """Call at the start of a chat: the user's most important facts, packed within max_tokens."""
-        memory = memory_of(ctx)
+        memory = await memory_of(ctx)
         user = acting_user(ctx, user_id)
         with errors_for_the_model():
             return await memory.context.build(user, query=query, max_tokens=max_tokens, session_id=session_id)
@@ -102,7 +102,7 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
         user_id: UserId | None = None,
     ) -> ForgetResult:
         """Erase a fact (and the older versions it replaced) permanently, by id or by query."""
-        memory = memory_of(ctx)
+        memory = await memory_of(ctx)
         user = acting_user(ctx, user_id)
         with errors_for_the_model():
             return await memory.facts.forget(user, fact_id=fact_id, query=query, dry_run=dry_run)

@@ -53,7 +53,7 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
     ) -> SavedCheckpoint:
         """Save an immutable snapshot of a task's state after each step, so the task can resume
         after a crash with restore_checkpoint. The parent is the thread's latest checkpoint."""
-        memory = memory_of(ctx)
+        memory = await memory_of(ctx)
         user = acting_user(ctx, user_id)
         with errors_for_the_model():
             return await memory.checkpoints.save(
@@ -74,7 +74,7 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
     ) -> RestoredCheckpoint:
         """The state of a thread's latest checkpoint (or the one named), verified against its hash.
         Continue the task from its step."""
-        memory = memory_of(ctx)
+        memory = await memory_of(ctx)
         user = acting_user(ctx, user_id)
         with errors_for_the_model():
             return await memory.checkpoints.restore(user, thread_id, checkpoint_id)
@@ -87,7 +87,7 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
         user_id: UserId | None = None,
     ) -> CheckpointHistory:
         """A thread's checkpoints, newest first: id, parent, step, label, time, size."""
-        memory = memory_of(ctx)
+        memory = await memory_of(ctx)
         user = acting_user(ctx, user_id)
         with errors_for_the_model():
             return await memory.checkpoints.history(user, thread_id, limit=limit)
@@ -106,7 +106,7 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
         user_id: UserId | None = None,
     ) -> RecordedToolCall:
         """Add a tool call to a session's audit log; answers with the session's run totals."""
-        memory = memory_of(ctx)
+        memory = await memory_of(ctx)
         user = acting_user(ctx, user_id)
         with errors_for_the_model():
             return await memory.tool_calls.record(

@@ -50,7 +50,7 @@ async def ask_host_model(session_id: str, summary: str | None, keep_recent: int,
     capabilities = ctx.client_capabilities
     if summary or capabilities is None or capabilities.sampling is None:
         return None
-    memory = memory_of(ctx)
+    memory = await memory_of(ctx)
     settings = memory.settings.sessions
     if not settings.use_sampling:
         return None
@@ -89,7 +89,7 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
     ) -> AppendResult:
         """Add turns to a conversation session (a new one when session_id is omitted; keep the
         returned id). Answers totals of tokens and cost, and should_summarize when it is time."""
-        memory = memory_of(ctx)
+        memory = await memory_of(ctx)
         user = acting_user(ctx, user_id)
         with errors_for_the_model():
             return await memory.sessions.append(
@@ -110,7 +110,7 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
     ) -> SessionContext:
         """What to send the model for this session: its system messages, the running summary of
         older turns, then the most recent turns in full, within the limits."""
-        memory = memory_of(ctx)
+        memory = await memory_of(ctx)
         user = acting_user(ctx, user_id)
         with errors_for_the_model():
             context = await memory.sessions.context(user, session_id, max_messages=max_messages, max_tokens=max_tokens)
@@ -135,7 +135,7 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
         """Compact a long session: older turns are folded into a summary (yours; else the host
         model's if it can sample; else an extractive one made locally) and are no longer sent,
         though they stay stored."""
-        memory = memory_of(ctx)
+        memory = await memory_of(ctx)
         user = acting_user(ctx, user_id)
         sampled = None if summary else sampled_text(draft)
         with errors_for_the_model():

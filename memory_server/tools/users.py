@@ -21,7 +21,7 @@ from pydantic import Field
 
 from memory_server.config import USER_ID_PATTERN
 from memory_server.errors import InvalidInputError
-from memory_server.tools import memory_of
+from memory_server.tools import opening_of
 
 UserId = Annotated[
     str,
@@ -78,8 +78,8 @@ def resolve_user(multi_user: bool, launch_user: str, user_id: str | None, *, nam
 
 def acting_user(ctx: Context, user_id: str | None) -> str:
     """The user a tool call acts for."""
-    memory = memory_of(ctx)
-    return resolve_user(memory.settings.multi_user, memory.user_id, user_id, named=sent(ctx, "user_id"))
+    opening = opening_of(ctx)
+    return resolve_user(opening.settings.multi_user, opening.user_id, user_id, named=sent(ctx, "user_id"))
 
 
 def for_mode(fn: F, *, multi_user: bool) -> F:

@@ -91,6 +91,7 @@ async def test_a_search_explains_every_hit_and_counts_the_use(memory: Memory) ->
     assert hit.why.keyword_coverage > 0
     assert hit.why.importance == 0.9
     assert hit.score > 0
+    await memory.db.flush_deferred()  # use is counted with the next write (see tests/store/test_deferred.py)
     again = await memory.facts.get(USER, fact_id)
     assert again.access_count == 1
     assert again.last_accessed_at is not None

@@ -129,7 +129,7 @@ def test_the_reindex_command_re_embeds_with_the_configured_model(
     tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asyncio.run(stored_with_old_model(tmp_path, clock))
-    monkeypatch.setattr(embeddings, "SentenceTransformerEncoder", lambda s: FakeEncoder(s.dimension, s.model))
+    monkeypatch.setattr(embeddings, "load_encoder", lambda s, threads=None: FakeEncoder(s.dimension, s.model))
     env = {"MEMORY_SERVER_MODEL": "model-b", "MEMORY_SERVER_EMBEDDINGS__DIMENSION": "64", "HF_HUB_OFFLINE": "1"}
     home = ["--home", str(tmp_path), "--user", "alice"]
 

@@ -272,7 +272,7 @@ def test_a_sealed_export_made_on_the_command_line_imports_only_with_its_passphra
 
     asyncio.run(populate())
     # The import re-embeds; the fake encoder stands in for the model (meaning is not under test).
-    monkeypatch.setattr(embeddings, "SentenceTransformerEncoder", lambda s: FakeEncoder(s.dimension, s.model))
+    monkeypatch.setattr(embeddings, "load_encoder", lambda s, threads=None: FakeEncoder(s.dimension, s.model))
 
     def cli(home: Path, *args: str, passphrase: str) -> Any:
         return CliRunner().invoke(
