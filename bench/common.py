@@ -13,6 +13,8 @@ from typing import Any
 
 from mcp import Client, StdioServerParameters
 
+from memory_server.config import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -25,9 +27,35 @@ def server_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, 
         "MEMORY_SERVER_HOME": str(home),
         "MEMORY_SERVER_USER": "bench",
         "MEMORY_SERVER_LOG_LEVEL": "WARNING",
+        # The graph set-up prepared, wherever this HOME is: no spawned server exports the model.
+        "MEMORY_SERVER_EMBEDDINGS__CACHE_DIR": str(Settings(user="bench").embeddings.graph_cache.parent),
     }
     env.update(extra or {})
     return env
+
+
+def server_pid(home: Path) -> int:
+    """The pid of our live server child for `home` (the MCP client hides its subprocess)."""
+    marker = f"MEMORY_SERVER_HOME={home}".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if parent == os.getpid() and marker in environ:
+            return int(entry.name)
+    raise RuntimeError(f"no server process for {home}")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
 
 
 @asynccontextmanager

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from memory_server.clock import Clock, system_clock
 from memory_server.config import Settings
 from memory_server.embeddings import BackgroundEmbedder, Embedder
-from memory_server.errors import MemoryServerError, StoreError
+from memory_server.errors import MemoryServerError, StoreBusyError, StoreError
 from memory_server.memory.checkpoints import CheckpointService
 from memory_server.memory.context import ContextBuilder
 from memory_server.memory.facts import FactService
@@ -23,6 +23,8 @@ from memory_server.memory.tool_calls import ToolCallService
 from memory_server.store import Database
 
 log = logging.getLogger(__name__)
+
+OPEN_RETRY_SECONDS = 0.5
 
 
 @dataclass
@@ -117,41 +119,58 @@ class OpeningMemory:
         return self.settings.user
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._opened = loop.create_future()
-        self._task = loop.create_task(self._run(self._opened))
+        self._opened = asyncio.get_running_loop().create_future()
+        self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def memory(self) -> Memory:
         assert self._opened is not None, "start() first"
         return await asyncio.shield(self._opened)
 
-    async def _run(self, opened: asyncio.Future[Memory]) -> None:
-        try:
-            async with open_memory(
-                self.settings, embedder=self._embedder, clock=self._clock, preload_model=False
-            ) as memory:
-                log.info("memory open: %s", memory.db.path)
-                opened.set_result(memory)
-                if self.settings.embeddings.preload:
-                    # Let the handshake's first exchanges finish before the encoder loads.
-                    await asyncio.sleep(self.settings.embeddings.preload_delay_seconds)
-                    memory.embedder.start()
-                await memory.sweep_forever()
-        except MemoryServerError as error:
-            # One clear line, no traceback: every call will answer the same message.
-            log.error("memory-server cannot open its store: %s", error)
-            if not opened.done():
-                opened.set_exception(error)
-        except asyncio.CancelledError:
-            if not opened.done():
-                opened.cancel()
-            raise
-        except Exception as error:  # a defect, not a user's problem: keep the trace
-            log.exception("memory-server cannot open its store")
-            if not opened.done():
-                opened.set_exception(
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._serve()
+                return
+            except StoreBusyError as error:
+                # Another process holds the write lock (it is migrating the same new file...):
+                # the calls waiting now get "retry", and the next attempt serves the next ones.
+                log.warning("store busy while opening; trying again: %s", error)
+                self._fail(error)
+                self._opened = asyncio.get_running_loop().create_future()
+                await asyncio.sleep(OPEN_RETRY_SECONDS)
+            except MemoryServerError as error:
+                # One clear line, no traceback: every call will answer the same message.
+                log.error("memory-server cannot open its store: %s", error)
+                self._fail(error)
+                return
+            except asyncio.CancelledError:
+                if self._opened is not None and not self._opened.done():
+                    self._opened.cancel()
+                raise
+            except Exception as error:  # a defect, not a user's problem: keep the trace
+                log.exception("memory-server cannot open its store")
+                self._fail(
                     StoreError(f"The store could not be opened ({error}). Run `memory-server doctor` to see why.")
                 )
+                return
+
+    async def _serve(self) -> None:
+        async with open_memory(
+            self.settings, embedder=self._embedder, clock=self._clock, preload_model=False
+        ) as memory:
+            log.info("memory open: %s", memory.db.path)
+            assert self._opened is not None
+            self._opened.set_result(memory)
+            if self.settings.embeddings.preload:
+                # Let the handshake's first exchanges finish before the encoder loads.
+                await asyncio.sleep(self.settings.embeddings.preload_delay_seconds)
+                memory.embedder.start()
+            await memory.sweep_forever()
+
+    def _fail(self, error: MemoryServerError) -> None:
+        if self._opened is not None and not self._opened.done():
+            self._opened.set_exception(error)
+            self._opened.exception()  # retrieved here: callers that wait still receive it
 
     async def close(self) -> None:
         if self._task is not None:
@@ -159,4 +178,4 @@ class OpeningMemory:
             with suppress(asyncio.CancelledError):
                 await self._task
         if self._opened is not None and self._opened.done() and not self._opened.cancelled():
-            self._opened.exception()  # retrieved: no "never retrieved" warning at exit
+            self._opened.exception()

@@ -37,6 +37,8 @@ CARRIED_ENV = (
     "MEMORY_SERVER_KEY_FILE",
     "MEMORY_SERVER_CONFIG",
     "MEMORY_SERVER_USER",
+    # Where `model prepare` put the model's graph, when not the default cache.
+    "MEMORY_SERVER_EMBEDDINGS__CACHE_DIR",
 )
 PASSPHRASE_ENV = "MEMORY_SERVER_PASSPHRASE"
 

@@ -255,3 +255,13 @@ def test_the_server_command_is_the_running_script_else_the_installed_one_else_th
         "-m",
         "memory_server",
     ]
+
+
+def test_a_model_cache_outside_the_default_is_passed_to_the_host(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["install", "claude-desktop", "--config", str(tmp_path / "c.json"), "--dry-run"],
+        env={**CLEAN_ENV, "MEMORY_SERVER_EMBEDDINGS__CACHE_DIR": "/srv/models"},
+    )
+    env = json.loads(result.stdout)["mcpServers"]["memory"]["env"]
+    assert env["MEMORY_SERVER_EMBEDDINGS__CACHE_DIR"] == "/srv/models"
