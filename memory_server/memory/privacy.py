@@ -53,19 +53,31 @@ _TOKEN_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a bearer token", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*")),
 )
 # The same keys once the separators between their groups are gone (see `_compact`): no end
-# boundary, since the next group may have been joined on; an AWS key id needs a digit here.
+# boundary, since the next group may have been joined on. An AWS key id needs a digit here, and
+# only AKIA: `ASIA TOUR 2024` is a word.
 _COMPACT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("an Anthropic API key", re.compile(r"(?<![\w-])sk-ant-[A-Za-z0-9_-]{20,}")),
     ("an OpenAI-style API key (sk-...)", re.compile(r"(?<![\w-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
     ("a Stripe key", re.compile(r"(?<![\w-])(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}")),
-    ("an AWS access key id", re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA)(?=[A-Z]*[0-9])[A-Z0-9]{16}")),
+    ("an AWS access key id", re.compile(r"(?<![A-Za-z0-9])AKIA(?=[A-Z]*[0-9])[A-Z0-9]{16}")),
     ("a GitHub token", re.compile(r"(?<![\w-])(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})")),
     ("a Slack token", re.compile(r"(?<![\w-])xox[abposr]-[A-Za-z0-9-]{10,}")),
     ("a Google API key", re.compile(r"(?<![\w-])AIza[A-Za-z0-9_-]{35}")),
 )
-# With every space removed (a key split anywhere, its prefix too): only the distinctive prefixes.
-_SQUEEZED_PATTERNS = tuple((kind, pattern) for kind, pattern in _COMPACT_PATTERNS if not kind.startswith("an OpenAI"))
-_SPACES = re.compile(r"[ \t]+")
+# With every space, dot and slash removed (a key split anywhere, its prefix too): only the distinctive
+# prefixes, and no start boundary, since the word before is glued on too.
+_SQUEEZED_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("an Anthropic API key", re.compile(r"sk-ant-[A-Za-z0-9_-]{20,}")),
+    ("a Stripe key", re.compile(r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}")),
+    ("an AWS access key id", re.compile(r"AKIA(?=[A-Z]*[0-9])[A-Z0-9]{16}")),
+    ("a GitHub token", re.compile(r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,}")),
+    ("a Slack token", re.compile(r"xox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("a Google API key", re.compile(r"AIza[A-Za-z0-9_-]{35}")),
+)
+_SPACES = re.compile(r"[ \t./\\]+")
+# Dashes too, for the formats with none in them.
+_DASHED_PATTERNS = tuple((kind, pattern) for kind, pattern in _SQUEEZED_PATTERNS if "AWS" in kind or "GitHub" in kind)
+_SPACES_AND_DASHES = re.compile(r"[ \t./\\-]+")
 # An AWS key id typed in lower case: rarer in prose than in keys only with a digit in it.
 _AWS_ID_ANY_CASE = re.compile(r"(?i)(?<![a-z0-9])(?:akia|asia)(?=[a-z]*[0-9])[a-z0-9]{16}(?![a-z0-9])")
 
@@ -103,7 +115,7 @@ _REFERENCE = re.compile(
 )
 _MIN_SECRET_VALUE = 3
 
-_CARD = re.compile(r"(?<![\d.])(?<!\d[ -])\d(?:[ -]?\d){11,18}(?![ -]?\d)")
+_CARD = re.compile(r"(?<![\w.])\d{13,19}(?!\w|\.\d)")
 # A card written in groups (4-4-4-4, 4-6-5, 4-4-4-4-3) with one separator repeated: spaces, dots,
 # slashes or dashes. Not inside a longer run of groups.
 _CARD_GROUPED = re.compile(
@@ -165,20 +177,24 @@ def _chunky(token: str) -> bool:
 
 
 def _compact(folded: str) -> str:
-    """The text with the separators before key-like groups removed: `AKIA IOSF ODNN 7EXA MPLE`
-    and `sk-ant- api03-Ab1C dE2f…` become whole keys, while words stay apart. A dash goes only
-    between two such groups, so `sk-ant-api03` keeps its own."""
+    """The text with the separators between a key's groups removed: `AKIA IOSF ODNN 7EXA MPLE`
+    and `sk-ant- api03-Ab1C dE2f…` become whole keys, while words stay apart. A group joins
+    when it looks like part of a key (a digit or an inner capital), or when it follows such a
+    group and is no longer than it (a key cut every N characters). A dash goes only between
+    two such groups, so `sk-ant-api03` keeps its own."""
     parts = _GAP.split(folded)  # token, separator, token, ...
     out = [parts[0]]
+    in_key = _chunky(parts[0])
     for index in range(1, len(parts), 2):
         gap, before, after = parts[index], parts[index - 1], parts[index + 1]
-        joins = _GROUP.fullmatch(after) is not None and _chunky(after)
-        if joins and gap == "-":
-            joins = _GROUP.fullmatch(before) is not None and _chunky(before)
-        elif joins:
+        keyish = _GROUP.fullmatch(after) is not None and (_chunky(after) or (in_key and 3 <= len(after) <= len(before)))
+        if gap == "-":
+            joins = keyish and in_key
+        else:
             last = out[-1][-1:] if out[-1] else (out[-2][-1:] if len(out) > 1 else "")
-            joins = bool(last) and (last.isalnum() or last in "_-")
+            joins = keyish and bool(last) and (last.isalnum() or last in "_-")
         out.extend(("", after) if joins else (gap, after))
+        in_key = joins or (_GROUP.fullmatch(after) is not None and _chunky(after))
     return "".join(out)
 
 
@@ -190,6 +206,7 @@ def find_secret(text: str) -> Secret | None:
         _find_in(folded, _TOKEN_PATTERNS)
         or _find_in(_compact(folded), _COMPACT_PATTERNS)
         or _find_in(_SPACES.sub("", folded), _SQUEEZED_PATTERNS)
+        or _find_in(_SPACES_AND_DASHES.sub("", folded), _DASHED_PATTERNS)
         or _find_other(folded)
     )
 
