@@ -190,10 +190,9 @@ class CheckpointService:
     def check_thread_id(self, thread_id: str) -> str:
         limit = self.settings.checkpoints.max_thread_id_chars
         if len(thread_id) > limit or not re.fullmatch(THREAD_ID_PATTERN, thread_id):
-            shown = "a value that looks like a secret" if privacy.find_secret(thread_id) else repr(thread_id[:40])
             raise InvalidInputError(
                 f"thread_id must be 1-{limit} characters of letters, digits, '.', '_' or '-', starting with a "
-                f"letter or digit (like 'review-123'); got {shown}."
+                f"letter or digit (like 'review-123'); got {privacy.quoted(thread_id, 40)}."
             )
         return thread_id
 

@@ -245,6 +245,14 @@ def _find_other(text: str) -> Secret | None:
     return None
 
 
+def quoted(value: str, limit: int) -> str:
+    """A wrong value as an error message may quote it back: cut to `limit` characters, and not at
+    all when it holds a secret."""
+    if find_secret(value) is not None:
+        return "(a value that looks like a secret, not shown)"
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
 def find_secret_pair(key: str, value: Any) -> Secret | None:
     """A JSON member whose name says secret (`"password": "hunter2"`) and whose value holds one."""
     name = fold(key).strip()

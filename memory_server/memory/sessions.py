@@ -178,11 +178,6 @@ def _info(session: SessionRow) -> SessionInfo:
     )
 
 
-def _shown(value: str) -> str:
-    """A wrong value quoted back only when it is a short word: anything else may be a secret."""
-    return repr(value) if value.isalpha() and len(value) <= 20 else "not a role"
-
-
 # -- what each write stores, as the privacy policy sees it (shared with import) -----------
 
 
@@ -301,7 +296,7 @@ class SessionService:
         where = f"messages[{index}]"
         if message.role not in ROLES:
             raise InvalidInputError(
-                f"{where}.role is {_shown(message.role)}; use one of {', '.join(ROLES)}. Nothing was added."
+                f"{where}.role is {privacy.quoted(message.role, 20)}; use one of {', '.join(ROLES)}. Nothing was added."
             )
         content = text.check_text(message.content, field=f"{where}.content", max_bytes=self.limits.max_message_bytes)
         checked = self.privacy.check(message_write(where, content, message.name)).value

@@ -103,11 +103,8 @@ class NewToolCall:
 
 def unknown_session(session_id: str) -> NotFoundError:
     """The sessions layer's answer: unknown, expired and another user's look the same."""
-    shown = repr(session_id if len(session_id) <= 64 else session_id[:64] + "…")
-    if privacy.find_secret(session_id) is not None:
-        shown = "(a value that looks like a secret, not shown)"
     return NotFoundError(
-        f"Unknown or expired session {shown}. Sessions end after a period without activity. "
+        f"Unknown or expired session {privacy.quoted(session_id, 64)}. Sessions end after a period without activity. "
         "Call append_messages without session_id to start a new session, and use the id it returns."
     )
 
@@ -211,8 +208,9 @@ class ToolCallService:
         limits = self.settings.audit
         session_id = check_session_id(call.session_id)
         if call.status not in STATUSES:
-            shown = repr(call.status) if call.status.isalpha() and len(call.status) <= 20 else "something else"
-            raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}; got {shown}.")
+            raise InvalidInputError(
+                f"status must be one of {', '.join(STATUSES)}; got {privacy.quoted(call.status, 40)}."
+            )
         _check_range(call.duration_ms, "duration_ms", MAX_DURATION_MS)
         _check_range(call.tokens, "tokens", MAX_TOKENS)
         _check_range(call.cost_usd, "cost_usd", MAX_COST_USD)
