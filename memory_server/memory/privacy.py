@@ -64,6 +64,8 @@ _COMPACT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a Slack token", re.compile(r"(?<![\w-])xox[abposr]-[A-Za-z0-9-]{10,}")),
     ("a Google API key", re.compile(r"(?<![\w-])AIza[A-Za-z0-9_-]{35}")),
 )
+# Where a compact pattern can start: without one, the text need not be compacted.
+_COMPACT_PREFIX = re.compile(r"(?<![\w-])(?:sk[-_]|rk_|gh[pousr]_|github_pat_|xox[abposr]-|AIza)|(?<![A-Za-z0-9])AKIA")
 # With every space, dot and slash removed (a key split anywhere, its prefix too): only the distinctive
 # prefixes, and no start boundary, since the word before is glued on too.
 _SQUEEZED_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -167,6 +169,8 @@ def is_reference(value: str) -> bool:
 def fold(text: str) -> str:
     """The text as a matcher should see it: Unicode NFKC (full-width and other look-alike forms
     become ASCII) and without invisible format characters (zero-width spaces, joiners, soft hyphens)."""
+    if text.isascii():  # already NFKC, and every format character is beyond ASCII
+        return text
     folded = unicodedata.normalize("NFKC", text)
     return "".join(c for c in folded if unicodedata.category(c) != "Cf")
 
@@ -204,7 +208,7 @@ def find_secret(text: str) -> Secret | None:
     folded = fold(text)
     return (
         _find_in(folded, _TOKEN_PATTERNS)
-        or _find_in(_compact(folded), _COMPACT_PATTERNS)
+        or (_COMPACT_PREFIX.search(folded) is not None and _find_in(_compact(folded), _COMPACT_PATTERNS))
         or _find_in(_SPACES.sub("", folded), _SQUEEZED_PATTERNS)
         or _find_in(_SPACES_AND_DASHES.sub("", folded), _DASHED_PATTERNS)
         or _find_other(folded)

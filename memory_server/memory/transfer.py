@@ -451,8 +451,8 @@ class Importer:
                     number,
                     "observation",
                     f"{name}: {observation}",
-                    entity_type.lower()[: limits.max_category_chars] or None,
-                    [name.lower()[: limits.max_tag_chars]],
+                    entity_type[: limits.max_category_chars] or None,
+                    [name[: limits.max_tag_chars]],
                 )
                 if made:
                     ops.append(made)
@@ -461,7 +461,7 @@ class Importer:
             if not (source and relation and target):
                 self._skip("relation", f"line {number}: a relation without from, relationType or to")
                 return []
-            tags = [source.lower()[: limits.max_tag_chars], target.lower()[: limits.max_tag_chars]]
+            tags = [source[: limits.max_tag_chars], target[: limits.max_tag_chars]]
             made = self._kg_fact(number, "relation", f"{source} {relation} {target}", "relation", tags)
             if made:
                 ops.append(made)
