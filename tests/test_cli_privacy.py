@@ -213,6 +213,30 @@ def test_scan_secrets_reports_records_stored_before_the_rules_per_layer_and_remo
                         "compacted": False,
                     },
                 )
+            await store.insert_summary(
+                conn,
+                "alice",
+                {
+                    "session_id": session_id,
+                    "content": "they said password=hunter2",
+                    "covers_through_seq": 1,
+                    "source": "host",
+                    "tokens": 5,
+                    "created_at": now,
+                },
+            )
+            await store.insert_tool_call(
+                conn,
+                "alice",
+                {
+                    **dict.fromkeys(store.TOOL_CALL_FIELDS),
+                    "session_id": session_id,
+                    "tool_name": "http",
+                    "status": "ok",
+                    "input": f"Authorization: Bearer {BEARER}",
+                    "created_at": now,
+                },
+            )
             state = canonical_json({"pw": "hunter2x9"})
             await store.insert_checkpoint(
                 conn,
@@ -233,17 +257,19 @@ def test_scan_secrets_reports_records_stored_before_the_rules_per_layer_and_remo
             )
 
     asyncio.run(store_as_an_older_version_did())
+    code, table = run("scan-secrets")
+    assert code == 1 and "tool_calls" in table and "scan-secrets --remove" in table, table
     code, out = run("scan-secrets", "--json")
     assert code == 1, out
     report = json.loads(out)
     found = {layer["layer"]: layer["refused"] for layer in report["layers"]}
-    assert found == {"facts": 1, "sessions": 1, "messages": 1, "summaries": 0, "checkpoints": 1, "tool_calls": 0}
+    assert found == {"facts": 1, "sessions": 1, "messages": 1, "summaries": 1, "checkpoints": 1, "tool_calls": 1}
     assert not any(secret in out for secret in SECRETS)
     assert counts(tmp_path)["messages"] == 2  # a scan alone changes nothing
 
     code, out = run("scan-secrets", "--remove", "--json")
     assert code == 0, out
-    assert json.loads(out)["removed"] == 4
+    assert json.loads(out)["removed"] == 6
     assert counts(tmp_path) == {
         "facts": 1,
         "sessions": 1,
@@ -254,7 +280,8 @@ def test_scan_secrets_reports_records_stored_before_the_rules_per_layer_and_remo
     }
     code, audit = run("audit", "list", "--json")
     removed = [row for row in json.loads(audit) if row["action"] == "privacy.removed"]
-    assert sorted(row["detail"]["layer"] for row in removed) == ["checkpoints", "facts", "messages", "sessions"]
+    layers = ["checkpoints", "facts", "messages", "sessions", "summaries", "tool_calls"]
+    assert sorted(row["detail"]["layer"] for row in removed) == layers
     assert run("audit", "verify")[0] == 0
     code, out = run("scan-secrets", "--json")
     assert code == 0 and json.loads(out)["refused"] == 0
