@@ -426,12 +426,14 @@ class PrivacyPolicy:
         return Checked(value, [])
 
     def _refuse_secret_in_json(self, value: Any, field: str) -> None:
+        # Strings and member names first: a path named in a refusal then only holds names
+        # already found clean, never a member name that is itself the secret.
+        for path, scalar in _scalars(value, field):
+            self._refuse_if_secret(str(scalar), path)
         for path, key, member in _members(value, field):
             secret = find_secret_pair(key, member)
             if secret is not None:
                 raise _refuse_secret(secret, path)
-        for path, scalar in _scalars(value, field):
-            self._refuse_if_secret(str(scalar), path)
 
     def _contacts_in_json(self, value: Any, *, layer: Layer, field: str) -> Checked:
         if self._rule(layer) == "keep":

@@ -193,3 +193,11 @@ def test_an_id_cannot_be_redacted_so_contacts_in_it_are_refused_where_the_layer_
         POLICY.check(write)
     kept = privacy.PrivacyPolicy(PrivacySettings(checkpoints="keep")).check(write)
     assert kept.value == {"thread_id": "call-alice@example.com"}
+
+
+def test_a_refusal_inside_a_state_never_names_a_path_through_a_secret_member_name() -> None:
+    state = {"jobs": {ANTHROPIC: {"password": "hunter2"}}}
+    with pytest.raises(RefusedContentError) as error:
+        POLICY.check(privacy.Write("checkpoints", data={"state": state}))
+    assert "state.jobs (a member name) contains an Anthropic API key" in str(error.value)
+    assert ANTHROPIC[13:] not in str(error.value)
