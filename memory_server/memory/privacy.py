@@ -6,6 +6,12 @@ agent to store where the secret lives instead. Email addresses and phone numbers
 policy per layer (`[privacy]` in the settings): keep, redact (replaced by `[email]` /
 `[phone]`) or refuse.
 
+Every write path (tools, CLI, import, and `scan-secrets` re-checking what is stored) describes
+its record as a `Write` and calls `PrivacyPolicy.check`: one rule for every field of every
+layer. Text is normalized before matching (NFKC, invisible characters removed, separators
+between a key's groups removed), so spaced, full-width or zero-width-split keys are found;
+encoded ones (base64, hex, reversed) are not.
+
 Pure functions and one small policy object; nothing here touches the store. Messages never
 repeat the secret itself, only its kind and where it was found.
 """
