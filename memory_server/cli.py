@@ -1042,3 +1042,12 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     rows_table(
         "Live facts per category", ["category", "facts"], [(c or "(none)", n) for c, n in found.categories.items()]
     )
+
+
+def _register() -> None:
+    from memory_server.cli_privacy import scan_secrets
+
+    main.add_command(scan_secrets)
+
+
+_register()

@@ -34,6 +34,7 @@ CHECKPOINT_SAVED = "checkpoint.saved"
 CHECKPOINT_RESTORED = "checkpoint.restored"
 CHECKPOINT_EXPIRED = "checkpoint.expired"
 TOOL_CALL_RECORDED = "tool_call.recorded"
+RECORDS_REMOVED = "privacy.removed"  # stored before a stricter privacy rule; see memory/scan.py
 
 
 class AuditEntry(BaseModel):

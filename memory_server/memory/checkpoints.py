@@ -166,6 +166,11 @@ def describe(row: CheckpointRow) -> str:
     return f"{row.id} (step {row.step}{label}, {iso(row.created_at)})"
 
 
+def checkpoint_write(thread_id: str, label: str | None, state: Any) -> privacy.Write:
+    """A checkpoint as the privacy policy sees it (shared with import)."""
+    return privacy.Write("checkpoints", names={"label": label}, handles={"thread_id": thread_id}, data={"state": state})
+
+
 class CheckpointService:
     """Save, restore and list checkpoints of a user's threads; sweep expired threads."""
 
@@ -187,7 +192,7 @@ class CheckpointService:
         if len(thread_id) > limit or not re.fullmatch(THREAD_ID_PATTERN, thread_id):
             raise InvalidInputError(
                 f"thread_id must be 1-{limit} characters of letters, digits, '.', '_' or '-', starting with a "
-                f"letter or digit (like 'review-123'); got {thread_id[:40]!r}."
+                f"letter or digit (like 'review-123'); got {privacy.quoted(thread_id, 40)}."
             )
         return thread_id
 
@@ -199,6 +204,11 @@ class CheckpointService:
         if len(label) > limit:
             raise InvalidInputError(f"label is longer than {limit} characters. Use a short name like 'file 8 done'.")
         return label
+
+    def _within_limits(self, state: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Valid JSON within the depth and size limits, before the privacy policy walks it."""
+        self._check_state(state)
+        return state
 
     def _check_state(self, state: Mapping[str, Any]) -> tuple[str, int]:
         deepest = self.settings.checkpoints.max_state_depth
@@ -221,19 +231,17 @@ class CheckpointService:
     # -- save ----------------------------------------------------------------------------
 
     async def save(self, user_id: str, new: NewCheckpoint) -> SavedCheckpoint:
-        thread_id = self.check_thread_id(new.thread_id)
-        label = self._check_label(new.label)
+        checked = privacy.PrivacyPolicy(self.settings.privacy).check(
+            checkpoint_write(new.thread_id, new.label, self._within_limits(new.state))
+        )
+        thread_id = self.check_thread_id(checked.value["thread_id"])
+        label = self._check_label(checked.value["label"])
         session_id = check_session_id(new.session_id) if new.session_id is not None else None
         if new.step is not None and not 0 <= new.step <= MAX_STEP:
             raise InvalidInputError(f"step must be between 0 and {MAX_STEP}; omit it to count on from the parent.")
         if new.parent_id is not None and new.parent_id < 1:
             raise InvalidInputError("parent_id must be a checkpoint id from list_checkpoints; omit it to continue.")
-        self._check_state(new.state)  # valid JSON within the size limit before anything reads it
-        policy = privacy.PrivacyPolicy(self.settings.privacy)
-        checked_label = policy.text(label or "-", layer="checkpoints", field="label")
-        checked = policy.json(new.state, layer="checkpoints", field="state")
-        label = checked_label.value if label else None
-        canonical, size = self._check_state(checked.value)
+        canonical, size = self._check_state(checked.value["state"])
         digest = content_hash(canonical)
         keep = self.settings.checkpoints.keep_per_thread
 
@@ -285,7 +293,7 @@ class CheckpointService:
             hash=digest,
             created_at=iso(now),
             pruned=pruned,
-            redacted=list(dict.fromkeys([*checked.redacted, *checked_label.redacted])),
+            redacted=checked.redacted,
         )
 
     # -- restore -------------------------------------------------------------------------

@@ -80,6 +80,7 @@ class FactService:
         self.db = db
         self.embedder = embedder
         self.settings = settings
+        self.privacy = privacy.PrivacyPolicy(settings.privacy)
 
     @property
     def now(self) -> float:
@@ -88,11 +89,7 @@ class FactService:
     # -- remember ------------------------------------------------------------------------
 
     async def remember(self, user_id: str, new: NewFact) -> RememberResult:
-        content = text.check_text(new.content, field="content", max_bytes=self.settings.facts.max_content_bytes).strip()
-        category = self._check_category(new.category)
-        tags = self._check_tags(new.tags)
-        content = privacy.PrivacyPolicy(self.settings.privacy).text(content, layer="facts", field="content").value
-        privacy.refuse_secret(" ".join([category or "", *tags]), field="category or tags")
+        content, category, tags = self.checked(new.content, new.category, new.tags)
         importance = _check_unit(new.importance, "importance")
         if new.ttl_days is not None and not 0 < new.ttl_days <= self.settings.facts.max_ttl_days:
             raise InvalidInputError(
@@ -171,9 +168,15 @@ class FactService:
             duplicate_id = await self._near_duplicate(conn, user_id, content, vector, live, exclude=exclude)
         return duplicate_id
 
-    def check_labels(self, category: str | None, tags: Sequence[str]) -> tuple[str | None, list[str]]:
-        """Category and tags as remember stores them: trimmed, lower-case, within the limits."""
-        return self._check_category(category), self._check_tags(tags)
+    def checked(self, content: str, category: str | None, tags: Sequence[str]) -> tuple[str, str | None, list[str]]:
+        """Content, category and tags as remember (and import) stores them: valid text, through the
+        privacy policy (secrets refused before anything is lower-cased), trimmed and within the limits."""
+        content = text.check_text(content, field="content", max_bytes=self.settings.facts.max_content_bytes).strip()
+        self._check_tag_count(tags)
+        labels = {"category": category, **{f"tags[{i}]": tag for i, tag in enumerate(tags)}}
+        checked = self.privacy.check(privacy.Write("facts", text={"content": content}, names=labels)).value
+        category = self._check_category(checked["category"])
+        return checked["content"], category, self._check_tags([checked[f"tags[{i}]"] for i in range(len(tags))])
 
     async def _near_duplicate(
         self,
@@ -208,17 +211,22 @@ class FactService:
             )
         return category
 
+    def _check_tag_count(self, tags: Sequence[str]) -> None:
+        if len(tags) > self.settings.facts.max_tags:
+            raise InvalidInputError(
+                f"{len(tags)} tags given; the limit is {self.settings.facts.max_tags}. Keep the few that matter."
+            )
+
     def _check_tags(self, tags: Sequence[str]) -> list[str]:
         limits = self.settings.facts
-        if len(tags) > limits.max_tags:
-            raise InvalidInputError(
-                f"{len(tags)} tags given; the limit is {limits.max_tags}. Keep the few that matter."
-            )
+        self._check_tag_count(tags)
         cleaned: list[str] = []
-        for tag in tags:
-            tag = text.check_text(tag, field="tag").strip().lower()
-            if len(tag) > limits.max_tag_chars:
-                raise InvalidInputError(f"tag {tag[:20]!r}... is longer than {limits.max_tag_chars} characters.")
+        for index, tag in enumerate(tags):
+            tag = text.check_text(tag, field=f"tags[{index}]").strip().lower()
+            if len(tag) > limits.max_tag_chars:  # never quoted: it may be a secret no pattern knows
+                raise InvalidInputError(
+                    f"tags[{index}] is {len(tag)} characters; the limit is {limits.max_tag_chars}. Use a short word."
+                )
             if tag not in cleaned:
                 cleaned.append(tag)
         return cleaned

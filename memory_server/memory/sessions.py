@@ -178,6 +178,21 @@ def _info(session: SessionRow) -> SessionInfo:
     )
 
 
+# -- what each write stores, as the privacy policy sees it (shared with import) -----------
+
+
+def session_write(agent_name: str | None) -> privacy.Write:
+    return privacy.Write("sessions", names={"agent_name": agent_name})
+
+
+def message_write(where: str, content: str, name: str | None) -> privacy.Write:
+    return privacy.Write("sessions", text={f"{where}.content": content}, names={f"{where}.name": name})
+
+
+def summary_write(content: str) -> privacy.Write:
+    return privacy.Write("sessions", text={"summary": content})
+
+
 # -- the service -------------------------------------------------------------------------
 
 
@@ -218,7 +233,7 @@ class SessionService:
         ttl_hours: float | None = None,
     ) -> AppendResult:
         checked = self._check_messages(messages)
-        agent_name = self._check_name(agent_name, "agent_name")
+        agent_name = self._check_name(self.privacy.check(session_write(agent_name)).value["agent_name"], "agent_name")
         if ttl_hours is not None and not (0 < ttl_hours <= self.limits.max_ttl_hours and math.isfinite(ttl_hours)):
             raise InvalidInputError(
                 f"ttl_hours must be more than 0 and at most {self.limits.max_ttl_hours:g}; omit it for the "
@@ -281,10 +296,11 @@ class SessionService:
         where = f"messages[{index}]"
         if message.role not in ROLES:
             raise InvalidInputError(
-                f"{where}.role is {message.role[:20]!r}; use one of {', '.join(ROLES)}. Nothing was added."
+                f"{where}.role is {privacy.quoted(message.role, 20)}; use one of {', '.join(ROLES)}. Nothing was added."
             )
         content = text.check_text(message.content, field=f"{where}.content", max_bytes=self.limits.max_message_bytes)
-        content = self.privacy.text(content, layer="sessions", field=f"{where}.content").value
+        checked = self.privacy.check(message_write(where, content, message.name)).value
+        content = checked[f"{where}.content"]
         tokens = message.tokens
         if tokens is None:
             tokens = text.estimate_tokens(content)
@@ -297,7 +313,7 @@ class SessionService:
             raise InvalidInputError(f"{where}.cost_usd must be between 0 and {MAX_COST_PER_MESSAGE:g} (US dollars).")
         return NewMessageRow(
             role=message.role,
-            name=self._check_name(message.name, f"{where}.name"),
+            name=self._check_name(checked[f"{where}.name"], f"{where}.name"),
             content=content,
             tokens=tokens,
             cost_usd=float(cost),
@@ -407,7 +423,7 @@ class SessionService:
         (written by the host's model), or one made locally."""
         if summary is not None:
             summary = text.check_text(summary, field="summary", max_bytes=self.limits.max_summary_bytes).strip()
-            summary = self.privacy.text(summary, layer="sessions", field="summary").value
+            summary = self.privacy.check(summary_write(summary)).value["summary"]
         plan = await self._plan(user_id, session_id, keep_recent)
         if not summary:
             # numpy comes with the summarizer: imported on first use, off the handshake's path.

@@ -103,9 +103,8 @@ class NewToolCall:
 
 def unknown_session(session_id: str) -> NotFoundError:
     """The sessions layer's answer: unknown, expired and another user's look the same."""
-    shown = session_id if len(session_id) <= 64 else session_id[:64] + "…"
     return NotFoundError(
-        f"Unknown or expired session {shown!r}. Sessions end after a period without activity. "
+        f"Unknown or expired session {privacy.quoted(session_id, 64)}. Sessions end after a period without activity. "
         "Call append_messages without session_id to start a new session, and use the id it returns."
     )
 
@@ -193,6 +192,11 @@ def to_entry(row: ToolCallRow) -> ToolCallEntry:
     )
 
 
+def tool_call_write(tool_name: str, input: str | None, output: str | None) -> privacy.Write:
+    """A tool call as the privacy policy sees it (shared with import)."""
+    return privacy.Write("tool_calls", text={"input": input, "output": output}, names={"tool_name": tool_name})
+
+
 class ToolCallService:
     """Records tool calls into a live session and reports a session's run."""
 
@@ -203,17 +207,13 @@ class ToolCallService:
     async def record(self, user_id: str, call: NewToolCall) -> RecordedToolCall:
         limits = self.settings.audit
         session_id = check_session_id(call.session_id)
-        tool_name = text.check_text(call.tool_name, field="tool_name").strip()
-        if len(tool_name) > limits.max_tool_name_chars:
-            raise InvalidInputError(
-                f"tool_name is longer than {limits.max_tool_name_chars} characters. Send the tool's name only."
-            )
         if call.status not in STATUSES:
-            raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}; got {call.status!r}.")
+            raise InvalidInputError(
+                f"status must be one of {', '.join(STATUSES)}; got {privacy.quoted(call.status, 40)}."
+            )
         _check_range(call.duration_ms, "duration_ms", MAX_DURATION_MS)
         _check_range(call.tokens, "tokens", MAX_TOKENS)
         _check_range(call.cost_usd, "cost_usd", MAX_COST_USD)
-        policy = privacy.PrivacyPolicy(self.settings.privacy)
         given = {"input": as_text(call.input, "input"), "output": as_text(call.output, "output")}
         for field, value in given.items():
             if value is not None and len(value) > limits.max_payload_chars:
@@ -221,13 +221,18 @@ class ToolCallService:
                     f"{field} is {len(value)} characters; the limit is {limits.max_payload_chars}. Nothing was "
                     "recorded. Send its first part or a summary instead: only a head is kept anyway."
                 )
-        checked = {
-            field: policy.text(value, layer="tool_calls", field=field) if value is not None else None
-            for field, value in given.items()
-        }
-        redacted = list(dict.fromkeys(kind for found in checked.values() if found for kind in found.redacted))
-        stored_input = keep(checked["input"].value if checked["input"] else None, limits.max_input_chars)
-        stored_output = keep(checked["output"].value if checked["output"] else None, limits.max_output_chars)
+        tool_name = text.check_text(call.tool_name, field="tool_name").strip()
+        checked = privacy.PrivacyPolicy(self.settings.privacy).check(
+            tool_call_write(tool_name, given["input"], given["output"])
+        )
+        tool_name = checked.value["tool_name"]
+        if len(tool_name) > limits.max_tool_name_chars:
+            raise InvalidInputError(
+                f"tool_name is longer than {limits.max_tool_name_chars} characters. Send the tool's name only."
+            )
+        redacted = checked.redacted
+        stored_input = keep(checked.value["input"], limits.max_input_chars)
+        stored_output = keep(checked.value["output"], limits.max_output_chars)
 
         async with self.db.write() as conn:
             now = self.db.clock()

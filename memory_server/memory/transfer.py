@@ -34,8 +34,9 @@ from memory_server import __version__
 from memory_server.clock import iso
 from memory_server.errors import InvalidInputError, MemoryServerError, RefusedContentError
 from memory_server.memory import audit, privacy, sealed, text
-from memory_server.memory.checkpoints import canonical_json, content_hash
-from memory_server.memory.sessions import SESSION_ID_PATTERN
+from memory_server.memory.checkpoints import canonical_json, checkpoint_write, content_hash
+from memory_server.memory.sessions import SESSION_ID_PATTERN, message_write, session_write, summary_write
+from memory_server.memory.tool_calls import keep, tool_call_write
 from memory_server.store import facts as fact_rows
 from memory_server.store import transfer as store
 from memory_server.store.facts import FactFilter
@@ -403,11 +404,11 @@ class Importer:
                     self._skip(kind, f"line {number}: {error}")
                     return []
             if kind == "session":
-                return [_Op(number, kind, SessionRecord.model_validate(record))]
+                return self._checked(number, kind, SessionRecord.model_validate(record))
             if kind == "checkpoint":
-                return [_Op(number, kind, CheckpointRecord.model_validate(record))]
+                return self._checked(number, kind, _verified(number, CheckpointRecord.model_validate(record)))
             if kind in _SESSION_PARTS:
-                return [_Op(number, kind, _SESSION_PARTS[kind].model_validate(record))]
+                return self._checked(number, kind, _SESSION_PARTS[kind].model_validate(record))
             if kind == "audit":
                 # The audit is a hash chain of the store it describes: exported to be kept, not merged.
                 return [_Op(number, kind, None)]
@@ -421,13 +422,19 @@ class Importer:
         self, kind: str, content: str, category: str | None, tags: list[str], record: FactRecord | None
     ) -> _NewFact:
         """The checks and privacy policy of remember_fact; raises InvalidInputError (or RefusedContentError)."""
-        settings = self.memory.settings
-        content = text.check_text(content, field="content", max_bytes=settings.facts.max_content_bytes).strip()
-        category, tags = self.memory.facts.check_labels(category, tags)
-        content = privacy.PrivacyPolicy(settings.privacy).text(content, layer="facts", field="content").value
-        privacy.refuse_secret(" ".join([category or "", *tags]), field="category or tags")
+        content, category, tags = self.memory.facts.checked(content, category, tags)
         importance = record.importance if record else 0.5
         return _NewFact(kind, content, category, tags, importance, record)
+
+    def _checked(self, number: int, kind: str, record: _Record) -> list[_Op]:
+        """The record through the privacy policy the tools use; one it refuses is skipped with a note."""
+        policy = privacy.PrivacyPolicy(self.memory.settings.privacy)
+        try:
+            checked = policy.check(_write_of(record)).value
+        except RefusedContentError as error:  # this store's policy refuses what another let in
+            self._skip(kind, f"line {number}: {error}")
+            return []
+        return [_Op(number, kind, _with_checked(record, checked))]
 
     def _knowledge_graph(self, number: int, record: dict[str, Any]) -> list[_Op]:
         limits = self.memory.settings.facts
@@ -444,8 +451,8 @@ class Importer:
                     number,
                     "observation",
                     f"{name}: {observation}",
-                    entity_type.lower()[: limits.max_category_chars] or None,
-                    [name.lower()[: limits.max_tag_chars]],
+                    entity_type[: limits.max_category_chars] or None,
+                    [name[: limits.max_tag_chars]],
                 )
                 if made:
                     ops.append(made)
@@ -454,7 +461,7 @@ class Importer:
             if not (source and relation and target):
                 self._skip("relation", f"line {number}: a relation without from, relationType or to")
                 return []
-            tags = [source.lower()[: limits.max_tag_chars], target.lower()[: limits.max_tag_chars]]
+            tags = [source[: limits.max_tag_chars], target[: limits.max_tag_chars]]
             made = self._kg_fact(number, "relation", f"{source} {relation} {target}", "relation", tags)
             if made:
                 ops.append(made)
@@ -548,11 +555,6 @@ class Importer:
 
     async def _checkpoint(self, conn: aiosqlite.Connection, number: int, record: CheckpointRecord) -> None:
         canonical = canonical_json(record.state)
-        if content_hash(canonical) != record.hash:
-            raise TransferError(
-                f"line {number}: checkpoint {record.id}'s state does not match its hash; the export was altered "
-                f"or damaged.{_RERUN}"
-            )
         same = await store.same_checkpoint(conn, self.user_id, record.model_dump())
         if same is not None:
             self.checkpoint_ids[record.id] = same
@@ -568,6 +570,58 @@ class Importer:
         keep_id = not await store.checkpoint_id_taken(conn, record.id)
         self.checkpoint_ids[record.id] = await store.insert_checkpoint(conn, self.user_id, values, keep_id=keep_id)
         self._count("checkpoint", "created")
+
+
+def _verified(number: int, record: CheckpointRecord) -> CheckpointRecord:
+    if content_hash(canonical_json(record.state)) != record.hash:
+        raise TransferError(
+            f"line {number}: checkpoint {record.id}'s state does not match its hash; the export was altered "
+            f"or damaged.{_RERUN}"
+        )
+    return record
+
+
+def _write_of(record: _Record) -> privacy.Write:
+    """What an imported record stores, described as the tools describe the same write."""
+    if isinstance(record, MessageRecord):
+        return message_write("message", record.content, record.name)
+    if isinstance(record, SummaryRecord):
+        return summary_write(record.content)
+    if isinstance(record, SessionRecord):
+        return session_write(record.agent_name)
+    if isinstance(record, CheckpointRecord):
+        return checkpoint_write(record.thread_id, record.label, record.state)
+    assert isinstance(record, ToolCallRecord)
+    return tool_call_write(record.tool_name, record.input, record.output)
+
+
+def _with_checked(record: _Record, checked: dict[str, Any]) -> _Record:
+    """The record with its fields as the policy let them be stored (contacts maybe redacted)."""
+    if isinstance(record, MessageRecord):
+        return record.model_copy(update={"content": checked["message.content"], "name": checked["message.name"]})
+    if isinstance(record, SummaryRecord):
+        return record.model_copy(update={"content": checked["summary"]})
+    if isinstance(record, SessionRecord):
+        return record.model_copy(update={"agent_name": checked["agent_name"]})
+    if isinstance(record, CheckpointRecord):
+        state = checked["state"]
+        return record.model_copy(
+            update={"label": checked["label"], "state": state, "hash": content_hash(canonical_json(state))}
+        )
+    assert isinstance(record, ToolCallRecord)
+    update: dict[str, Any] = {}
+    for field in ("input", "output"):
+        value, before = checked[field], getattr(record, field)
+        if value != before:  # redacted: length and hash describe what is kept, when it was kept whole
+            length = getattr(record, f"{field}_length")
+            whole = length is None or length == len(before or "")
+            stored = keep(value, len(value))
+            update |= {
+                field: value,
+                f"{field}_length": stored.length if whole else length,
+                f"{field}_hash": stored.hash if whole else None,
+            }
+    return record.model_copy(update=update)
 
 
 _RERUN = (

@@ -105,7 +105,7 @@ def test_dates_versions_ids_and_addresses_are_not_contacts(text: str) -> None:
 def test_a_refusal_names_the_kind_and_field_advises_a_reference_and_never_repeats_the_secret() -> None:
     policy = privacy.PrivacyPolicy(PrivacySettings())
     with pytest.raises(RefusedContentError) as refused:
-        policy.text(SECRETS["stripe"], layer="facts", field="content")
+        policy.check(privacy.Write("facts", text={"content": SECRETS["stripe"]}))
     message = str(refused.value)
     assert "content contains a Stripe key" in message
     assert "store where the secret lives" in message.lower()
@@ -121,16 +121,17 @@ def test_json_is_walked_for_secrets_in_values_names_and_name_value_pairs() -> No
         {"card": 4111111111111111},
     ):
         with pytest.raises(RefusedContentError):
-            policy.json(state, layer="checkpoints", field="state")
+            policy.check(privacy.Write("checkpoints", data={"state": state}))
     fine = {"token": 512, "password": "$PW", "api_key": "op://vault/item/key", "secret": "the surprise party"}
-    assert policy.json(fine, layer="checkpoints", field="state").value == fine
+    assert policy.check(privacy.Write("checkpoints", data={"state": fine})).value == {"state": fine}
 
 
 def test_json_redaction_keeps_structure_and_never_merges_two_redacted_names() -> None:
     policy = privacy.PrivacyPolicy(PrivacySettings())
     state = {"who": {"email": "a@b.co", "tel": "+1 415 555 2671"}, "a@b.co": 1, "c@d.co": 2, "n": 3}
-    checked = policy.json(state, layer="checkpoints", field="state")
-    assert checked.value == {"who": {"email": "[email]", "tel": "[phone]"}, "[email]": 1, "[email]#2": 2, "n": 3}
+    checked = policy.check(privacy.Write("checkpoints", data={"state": state}))
+    expected = {"who": {"email": "[email]", "tel": "[phone]"}, "[email]": 1, "[email]#2": 2, "n": 3}
+    assert checked.value["state"] == expected
     assert checked.redacted == ["email", "phone"]
 
 
@@ -219,5 +220,5 @@ def test_scanning_a_long_hostile_text_stays_fast(filler: str) -> None:
     policy = privacy.PrivacyPolicy(PrivacySettings(facts="redact"))
     started = time.perf_counter()
     privacy.find_secret(text)
-    policy.text(text, layer="facts", field="content")
+    policy.check(privacy.Write("facts", text={"content": text}))
     assert time.perf_counter() - started < 1.5  # linear: ~0.05 s; a quadratic pattern took seconds
