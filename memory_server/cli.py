@@ -126,7 +126,9 @@ def serve(ctx: click.Context, transport: str, host: str | None, port: int | None
         raise click.UsageError("--host and --port apply to --transport http only.")
     server = _built_without_gc_pauses(settings)
     if transport == "stdio":
-        server.run()
+        from memory_server.stdio import serve_stdio
+
+        asyncio.run(serve_stdio(server))
         return
     from memory_server.http import MCP_PATH, load_or_create_token, require_loopback, serve_http, token_path
 
