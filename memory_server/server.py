@@ -21,6 +21,7 @@ from memory_server.resources import sessions as session_views
 from memory_server.tools import facts as fact_tools
 from memory_server.tools import run_state as run_state_tools
 from memory_server.tools import sessions as session_tools
+from memory_server.tools.arguments import ToolServer
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ def build_server(settings: Settings, *, embedder: Embedder | None = None, clock:
                     await sweeper
                 opened.clear()
 
-    server = MCPServer(
+    server = ToolServer(
         "memory",
         title="memory-server",
         version=__version__,
