@@ -616,31 +616,65 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option(
+    "--expect-head",
+    metavar="HASH",
+    help="A head hash printed earlier (by verify or `audit head`): fail unless it is still in the chain.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def audit_verify(ctx: click.Context, as_json: bool) -> None:
+def audit_verify(ctx: click.Context, expect_head: str | None, as_json: bool) -> None:
     """Walk the whole audit chain; exit 1 if a row was edited, deleted or reordered.
+
+    The chain alone cannot prove that its end was not cut by someone holding the key: keep
+    the printed head hash elsewhere, and pass it later with --expect-head.
 
     Example:
 
-        memory-server audit verify --json
+        memory-server audit verify --expect-head 3f9a…
     """
     from memory_server.memory.audit import AuditReport, AuditService
 
     async def work(memory: Any) -> AuditReport:
-        return await AuditService(memory.db).verify()
+        return await AuditService(memory.db).verify(expect_head=expect_head)
 
     report = _run(ctx, work)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     elif report.ok:
-        click.echo(f"ok: {report.rows} audit rows, chain intact (head {report.head_id}: {report.head_hash})")
+        anchored = ", including the head you kept" if expect_head else ""
+        click.echo(f"ok: {report.rows} audit rows, chain intact{anchored} (head {report.head_id}: {report.head_hash})")
+        click.echo("Keep the head hash elsewhere; `audit verify --expect-head HASH` later proves the log up to it.")
     else:
         click.echo(f"FAIL: {len(report.problems)} problem(s) in {report.rows} audit rows:")
         for problem in report.problems:
             click.echo(f"  {problem}")
     if not report.ok:
         raise SystemExit(1)
+
+
+@audit.command("head")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def audit_head(ctx: click.Context, as_json: bool) -> None:
+    """Print the hash of the last audit row, to keep outside this machine (no chain walk).
+
+    Example:
+
+        memory-server audit head >> ~/audit-heads.txt
+    """
+    from memory_server.memory.audit import AuditService
+
+    async def work(memory: Any) -> Any:
+        return await AuditService(memory.db).head()
+
+    row = _run(ctx, work)
+    if as_json:
+        click.echo(json.dumps({"head_id": row.id if row else None, "head_hash": row.hash if row else None}))
+    elif row is None:
+        click.echo("(no audit rows)")
+    else:
+        click.echo(f"{row.hash}  (row {row.id})")
 
 
 @audit.command("list")

@@ -152,14 +152,25 @@ class AuditService:
             found = await rows.latest(conn, user_id, limit=limit, session_id=session_id)
         return [to_entry(row) for row in found]
 
-    async def verify(self) -> AuditReport:
-        """Walk the whole chain: recompute each hash and check each link to the row before."""
+    async def head(self) -> AuditRow | None:
+        """The last row: its hash is the anchor to keep outside (see `verify(expect_head=...)`)."""
+        async with self.db.read() as conn:
+            return await rows.last(conn)
+
+    async def verify(self, *, expect_head: str | None = None) -> AuditReport:
+        """Walk the whole chain: recompute each hash and check each link to the row before.
+
+        `expect_head`, a head hash noted earlier: it must still be a row of the chain. The chain
+        alone cannot show a cut end (someone with the key can delete the last rows and reset the
+        id counter); a head kept elsewhere can, for every row up to it."""
         problems: list[str] = []
         count = 0
         previous: AuditRow | None = None
+        anchored = expect_head is None
         async with self.db.read() as conn:
             async for row in rows.walk(conn):
                 count += 1
+                anchored = anchored or row.hash == expect_head
                 expected_prev = previous.hash if previous else rows.GENESIS
                 if row.prev_hash != expected_prev:
                     where = f"after row {previous.id}" if previous else "at the start"
@@ -176,6 +187,11 @@ class AuditService:
         if issued > last_id:
             problems.append(
                 f"rows {last_id + 1} to {issued} were issued but are missing: the end of the log was deleted"
+            )
+        if not anchored:
+            problems.append(
+                f"the head you kept ({expect_head}) is not in the log: rows up to it were deleted or the chain was "
+                "rewritten"
             )
         missing = sorted(set(rows.TRIGGERS) - triggers)
         if missing:
