@@ -907,9 +907,10 @@ def export_command(ctx: click.Context, out: str, encrypt: bool, include_audit: b
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--batch", type=int, default=500, show_default=True, help="Records per transaction.")
+@click.option("--skip-bad", is_flag=True, help="Import the good lines; report unreadable ones by line number.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def import_command(ctx: click.Context, file: Path, batch: int, as_json: bool) -> None:
+def import_command(ctx: click.Context, file: Path, batch: int, skip_bad: bool, as_json: bool) -> None:
     """Import an export (sealed or not) or a knowledge-graph server's memory.jsonl, de-duplicating:
     facts that restate stored ones are merged, sessions and checkpoints already there are skipped.
 
@@ -924,7 +925,7 @@ def import_command(ctx: click.Context, file: Path, batch: int, as_json: bool) ->
     with _progress(f"importing {file.name}") as progress:
 
         async def work(memory: Any) -> Any:
-            return await import_lines(memory, lines, batch=batch, progress=progress)
+            return await import_lines(memory, lines, batch=batch, progress=progress, skip_bad=skip_bad)
 
         report = _run(ctx, work, needs_model=True)
     if as_json:
@@ -939,6 +940,8 @@ def import_command(ctx: click.Context, file: Path, batch: int, as_json: bool) ->
     )
     for note in report.notes:
         click.echo(f"skipped: {note}", err=True)
+    if report.bad_lines:
+        click.echo(f"bad lines skipped: {', '.join(map(str, report.bad_lines))}", err=True)
 
 
 @main.command()
