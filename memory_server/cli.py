@@ -684,13 +684,14 @@ def audit_head(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def audit_list(ctx: click.Context, limit: int, session_id: str | None, all_users: bool, as_json: bool) -> None:
-    """List the newest audit rows, newest first.
+    """List the newest audit rows, newest first: --user's rows (without the chain's row ids and
+    hashes, which would show other users' activity), or with --all-users every row with them.
 
     Example:
 
         memory-server audit list --limit 20 --json
     """
-    from memory_server.memory.audit import AuditService
+    from memory_server.memory.audit import AuditService, ChainEntry
 
     async def work(memory: Any) -> Any:
         user_id = None if all_users else memory.user_id
@@ -703,7 +704,8 @@ def audit_list(ctx: click.Context, limit: int, session_id: str | None, all_users
     for entry in found:
         session = f"  session {entry.session_id}" if entry.session_id else ""
         ids = ",".join(map(str, entry.ids[:10])) + ("…" if len(entry.ids) > 10 else "")
-        click.echo(f"{entry.id}  {entry.at}  {entry.user_id}  {entry.action}  [{ids}]{session}")
+        row = f"{entry.id}  " if isinstance(entry, ChainEntry) else ""
+        click.echo(f"{row}{entry.at}  {entry.user_id}  {entry.action}  [{ids}]{session}")
     if not found:
         click.echo("(no audit rows)")
 

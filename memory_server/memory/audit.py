@@ -37,13 +37,21 @@ TOOL_CALL_RECORDED = "tool_call.recorded"
 
 
 class AuditEntry(BaseModel):
-    id: int
+    """A row as one user sees it: without the chain's row id and hash, which would show when
+    other users acted (the id counts their rows; the hash links to their rows)."""
+
     at: str
     user_id: str
     session_id: str | None = None
     action: str
     ids: list[int | str] = Field(description="Ids of the facts, sessions, checkpoints or calls concerned")
     detail: dict[str, Any] = Field(description="Counts and sha256 hashes; never content")
+
+
+class ChainEntry(AuditEntry):
+    """A row of the whole log, for whoever holds the key (`audit list --all-users`)."""
+
+    id: int
     hash: str
 
 
@@ -61,17 +69,16 @@ def sha256(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def to_entry(row: AuditRow) -> AuditEntry:
-    return AuditEntry(
-        id=row.id,
+def to_entry(row: AuditRow, *, chain: bool = False) -> AuditEntry:
+    entry = AuditEntry(
         at=iso(row.at),
         user_id=row.user_id,
         session_id=row.session_id,
         action=row.action,
         ids=json.loads(row.ids),
         detail=json.loads(row.detail),
-        hash=row.hash,
     )
+    return ChainEntry(**entry.model_dump(), id=row.id, hash=row.hash) if chain else entry
 
 
 async def record(
@@ -147,10 +154,11 @@ class AuditService:
         self.db = db
 
     async def entries(self, user_id: str | None, *, limit: int = 50, session_id: str | None = None) -> list[AuditEntry]:
-        """The newest rows, newest first; of every user when `user_id` is None (CLI only)."""
+        """The newest rows, newest first: a user's, or (`user_id` None, CLI only) every user's
+        with the chain's ids and hashes."""
         async with self.db.read() as conn:
             found = await rows.latest(conn, user_id, limit=limit, session_id=session_id)
-        return [to_entry(row) for row in found]
+        return [to_entry(row, chain=user_id is None) for row in found]
 
     async def head(self) -> AuditRow | None:
         """The last row: its hash is the anchor to keep outside (see `verify(expect_head=...)`)."""
