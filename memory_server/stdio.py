@@ -206,7 +206,7 @@ def _diagnose(raw: bytes, *, overlong: bool) -> Refusal:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
-        return refuse(PARSE_ERROR, f"The request is not valid JSON ({error.msg} at character {error.pos}).")
+        return refuse(PARSE_ERROR, f"The request is not valid JSON ({error.msg}, character {error.pos}).")
     where = _lone_surrogate(value)
     if where is not None:
         return refuse(
