@@ -137,7 +137,9 @@ def serve(ctx: click.Context, transport: str, host: str | None, port: int | None
         raise click.UsageError("--host and --port apply to --transport http only.")
     server = _built_without_gc_pauses(settings)
     if transport == "stdio":
-        server.run()
+        from memory_server.stdio import serve_stdio
+
+        asyncio.run(serve_stdio(server))
         return
     from memory_server.http import MCP_PATH, load_or_create_token, require_loopback, serve_http, token_path
 
@@ -668,31 +670,65 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option(
+    "--expect-head",
+    metavar="HASH",
+    help="A head hash printed earlier (by verify or `audit head`): fail unless it is still in the chain.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def audit_verify(ctx: click.Context, as_json: bool) -> None:
+def audit_verify(ctx: click.Context, expect_head: str | None, as_json: bool) -> None:
     """Walk the whole audit chain; exit 1 if a row was edited, deleted or reordered.
+
+    The chain alone cannot prove that its end was not cut by someone holding the key: keep
+    the printed head hash elsewhere, and pass it later with --expect-head.
 
     Example:
 
-        memory-server audit verify --json
+        memory-server audit verify --expect-head 3f9a…
     """
     from memory_server.memory.audit import AuditReport, AuditService
 
     async def work(memory: Any) -> AuditReport:
-        return await AuditService(memory.db).verify()
+        return await AuditService(memory.db).verify(expect_head=expect_head)
 
     report = _run(ctx, work)
     if as_json:
         click.echo(report.model_dump_json(indent=2))
     elif report.ok:
-        click.echo(f"ok: {report.rows} audit rows, chain intact (head {report.head_id}: {report.head_hash})")
+        anchored = ", including the head you kept" if expect_head else ""
+        click.echo(f"ok: {report.rows} audit rows, chain intact{anchored} (head {report.head_id}: {report.head_hash})")
+        click.echo("Keep the head hash elsewhere; `audit verify --expect-head HASH` later proves the log up to it.")
     else:
         click.echo(f"FAIL: {len(report.problems)} problem(s) in {report.rows} audit rows:")
         for problem in report.problems:
             click.echo(f"  {problem}")
     if not report.ok:
         raise SystemExit(1)
+
+
+@audit.command("head")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def audit_head(ctx: click.Context, as_json: bool) -> None:
+    """Print the hash of the last audit row, to keep outside this machine (no chain walk).
+
+    Example:
+
+        memory-server audit head >> ~/audit-heads.txt
+    """
+    from memory_server.memory.audit import AuditService
+
+    async def work(memory: Any) -> Any:
+        return await AuditService(memory.db).head()
+
+    row = _run(ctx, work)
+    if as_json:
+        click.echo(json.dumps({"head_id": row.id if row else None, "head_hash": row.hash if row else None}))
+    elif row is None:
+        click.echo("(no audit rows)")
+    else:
+        click.echo(f"{row.hash}  (row {row.id})")
 
 
 @audit.command("list")
@@ -702,13 +738,14 @@ def audit_verify(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def audit_list(ctx: click.Context, limit: int, session_id: str | None, all_users: bool, as_json: bool) -> None:
-    """List the newest audit rows, newest first.
+    """List the newest audit rows, newest first: --user's rows (without the chain's row ids and
+    hashes, which would show other users' activity), or with --all-users every row with them.
 
     Example:
 
         memory-server audit list --limit 20 --json
     """
-    from memory_server.memory.audit import AuditService
+    from memory_server.memory.audit import AuditService, ChainEntry
 
     async def work(memory: Any) -> Any:
         user_id = None if all_users else memory.user_id
@@ -721,7 +758,8 @@ def audit_list(ctx: click.Context, limit: int, session_id: str | None, all_users
     for entry in found:
         session = f"  session {entry.session_id}" if entry.session_id else ""
         ids = ",".join(map(str, entry.ids[:10])) + ("…" if len(entry.ids) > 10 else "")
-        click.echo(f"{entry.id}  {entry.at}  {entry.user_id}  {entry.action}  [{ids}]{session}")
+        row = f"{entry.id}  " if isinstance(entry, ChainEntry) else ""
+        click.echo(f"{row}{entry.at}  {entry.user_id}  {entry.action}  [{ids}]{session}")
     if not found:
         click.echo("(no audit rows)")
 
@@ -925,9 +963,10 @@ def export_command(ctx: click.Context, out: str, encrypt: bool, include_audit: b
 @main.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--batch", type=int, default=500, show_default=True, help="Records per transaction.")
+@click.option("--skip-bad", is_flag=True, help="Import the good lines; report unreadable ones by line number.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def import_command(ctx: click.Context, file: Path, batch: int, as_json: bool) -> None:
+def import_command(ctx: click.Context, file: Path, batch: int, skip_bad: bool, as_json: bool) -> None:
     """Import an export (sealed or not) or a knowledge-graph server's memory.jsonl, de-duplicating:
     facts that restate stored ones are merged, sessions and checkpoints already there are skipped.
 
@@ -942,7 +981,7 @@ def import_command(ctx: click.Context, file: Path, batch: int, as_json: bool) ->
     with _progress(f"importing {file.name}") as progress:
 
         async def work(memory: Any) -> Any:
-            return await import_lines(memory, lines, batch=batch, progress=progress)
+            return await import_lines(memory, lines, batch=batch, progress=progress, skip_bad=skip_bad)
 
         report = _run(ctx, work, needs_model=True, batch=True)
     if as_json:
@@ -957,6 +996,8 @@ def import_command(ctx: click.Context, file: Path, batch: int, as_json: bool) ->
     )
     for note in report.notes:
         click.echo(f"skipped: {note}", err=True)
+    if report.bad_lines:
+        click.echo(f"bad lines skipped: {', '.join(map(str, report.bad_lines))}", err=True)
 
 
 @main.command()

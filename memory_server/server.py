@@ -20,6 +20,7 @@ from memory_server.resources import sessions as session_views
 from memory_server.tools import facts as fact_tools
 from memory_server.tools import run_state as run_state_tools
 from memory_server.tools import sessions as session_tools
+from memory_server.tools.arguments import ToolServer
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def build_server(settings: Settings, *, embedder: Embedder | None = None, clock:
         finally:
             await opening.close()
 
-    server = MCPServer(
+    server = ToolServer(
         "memory",
         title="memory-server",
         version=__version__,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import select
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -94,3 +97,51 @@ async def call_error(client: Client, tool: str, **arguments: Any) -> str:
     result: CallToolResult = await client.call_tool(tool, arguments)
     assert result.is_error, f"{tool} unexpectedly succeeded: {result.structured_content}"
     return result.content[0].text  # type: ignore[union-attr]
+
+
+class RawServer:
+    """The real server spawned over stdio and spoken to in raw JSON-RPC lines, for what the
+    official client will not send (broken JSON, invalid UTF-8, huge lines)."""
+
+    def __init__(self, home: Path, *args: str, env: Mapping[str, str] | None = None) -> None:
+        parameters = server_parameters(home, *args, env=env)
+        self.process = subprocess.Popen(
+            [parameters.command, *parameters.args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=dict(parameters.env or {}),
+        )
+        hello = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}
+        self.send_json({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": hello})
+        assert self.receive(timeout=60)["id"] == 0
+        self.send_json({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def send(self, line: bytes) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + b"\n")
+        self.process.stdin.flush()
+
+    def send_json(self, message: dict[str, Any]) -> None:
+        self.send(json.dumps(message).encode())
+
+    def receive(self, timeout: float = 30) -> dict[str, Any]:
+        """The next answer; fails (instead of hanging) when none comes within `timeout`."""
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        assert ready, f"no answer within {timeout} s"
+        answer: dict[str, Any] = json.loads(self.process.stdout.readline())
+        return answer
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+
+def tool_call_line(request_id: int, tool: str, arguments_json: str) -> bytes:
+    """A tools/call request written by hand, so that its arguments may be anything at all."""
+    return (
+        f'{{"jsonrpc":"2.0","id":{request_id},"method":"tools/call",'
+        f'"params":{{"name":"{tool}","arguments":{arguments_json}}}}}'
+    ).encode()

@@ -38,13 +38,21 @@ RECORDS_REMOVED = "privacy.removed"  # stored before a stricter privacy rule; se
 
 
 class AuditEntry(BaseModel):
-    id: int
+    """A row as one user sees it: without the chain's row id and hash, which would show when
+    other users acted (the id counts their rows; the hash links to their rows)."""
+
     at: str
     user_id: str
     session_id: str | None = None
     action: str
     ids: list[int | str] = Field(description="Ids of the facts, sessions, checkpoints or calls concerned")
     detail: dict[str, Any] = Field(description="Counts and sha256 hashes; never content")
+
+
+class ChainEntry(AuditEntry):
+    """A row of the whole log, for whoever holds the key (`audit list --all-users`)."""
+
+    id: int
     hash: str
 
 
@@ -62,17 +70,16 @@ def sha256(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def to_entry(row: AuditRow) -> AuditEntry:
-    return AuditEntry(
-        id=row.id,
+def to_entry(row: AuditRow, *, chain: bool = False) -> AuditEntry:
+    entry = AuditEntry(
         at=iso(row.at),
         user_id=row.user_id,
         session_id=row.session_id,
         action=row.action,
         ids=json.loads(row.ids),
         detail=json.loads(row.detail),
-        hash=row.hash,
     )
+    return ChainEntry(**entry.model_dump(), id=row.id, hash=row.hash) if chain else entry
 
 
 async def record(
@@ -148,22 +155,35 @@ class AuditService:
         self.db = db
 
     async def entries(self, user_id: str | None, *, limit: int = 50, session_id: str | None = None) -> list[AuditEntry]:
-        """The newest rows, newest first; of every user when `user_id` is None (CLI only).
-        Served-facts rows still waiting to be written (see `Database.defer`) are written first."""
+        """The newest rows, newest first: a user's, or (`user_id` None, CLI only) every user's
+        with the chain's ids and hashes. Served-facts rows still waiting to be written (see
+        `Database.defer`) are written first."""
         await self.db.flush_deferred()
         async with self.db.read() as conn:
             found = await rows.latest(conn, user_id, limit=limit, session_id=session_id)
-        return [to_entry(row) for row in found]
+        return [to_entry(row, chain=user_id is None) for row in found]
 
-    async def verify(self) -> AuditReport:
-        """Walk the whole chain: recompute each hash and check each link to the row before."""
+    async def head(self) -> AuditRow | None:
+        """The last row: its hash is the anchor to keep outside (see `verify(expect_head=...)`)."""
+        await self.db.flush_deferred()
+        async with self.db.read() as conn:
+            return await rows.last(conn)
+
+    async def verify(self, *, expect_head: str | None = None) -> AuditReport:
+        """Walk the whole chain: recompute each hash and check each link to the row before.
+
+        `expect_head`, a head hash noted earlier: it must still be a row of the chain. The chain
+        alone cannot show a cut end (someone with the key can delete the last rows and reset the
+        id counter); a head kept elsewhere can, for every row up to it."""
         await self.db.flush_deferred()
         problems: list[str] = []
         count = 0
         previous: AuditRow | None = None
+        anchored = expect_head is None
         async with self.db.read() as conn:
             async for row in rows.walk(conn):
                 count += 1
+                anchored = anchored or row.hash == expect_head
                 expected_prev = previous.hash if previous else rows.GENESIS
                 if row.prev_hash != expected_prev:
                     where = f"after row {previous.id}" if previous else "at the start"
@@ -180,6 +200,11 @@ class AuditService:
         if issued > last_id:
             problems.append(
                 f"rows {last_id + 1} to {issued} were issued but are missing: the end of the log was deleted"
+            )
+        if not anchored:
+            problems.append(
+                f"the head you kept ({expect_head}) is not in the log: rows up to it were deleted or the chain was "
+                "rewritten"
             )
         missing = sorted(set(rows.TRIGGERS) - triggers)
         if missing:

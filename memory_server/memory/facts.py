@@ -255,7 +255,13 @@ class FactService:
         """Hybrid retrieval: nearest neighbours by meaning and BM25 keyword matches, scored by
         relevance (see `ranking`) blended with importance, recency and use. Every candidate,
         best first."""
-        text.check_text(request.query, field="query", max_bytes=self.settings.facts.max_query_bytes)
+        text.check_text(
+            request.query,
+            field="query",
+            max_bytes=self.settings.facts.max_query_bytes,
+            send="words, names or numbers to look for",
+            shorter="Send a few words, names or numbers to look for, not a whole text.",
+        )
         terms = text.query_terms(request.query)
         match = text.fts_query(terms)
         if match is None:
@@ -379,6 +385,11 @@ class FactService:
     ) -> ForgetResult:
         if (fact_id is None) == (query is None):
             raise InvalidInputError("Give either fact_id or query (with dry_run=true to preview), not both or neither.")
+        if query is not None and not query.strip():
+            raise InvalidInputError(
+                "query is empty. Send words that describe the facts to erase (preview with dry_run=true), "
+                "or the fact_id of one fact."
+            )
         if fact_id is not None:
             async with self.db.read() as conn:
                 if not await rows.get_facts(conn, user_id, [fact_id]):

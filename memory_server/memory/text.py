@@ -26,8 +26,18 @@ STOP_WORDS = frozenset(
 )
 
 
-def check_text(value: str, *, field: str, max_bytes: int | None = None, allow_empty: bool = False) -> str:
-    """Refuse text that cannot be stored faithfully, with a message that says how to fix it."""
+def check_text(
+    value: str,
+    *,
+    field: str,
+    max_bytes: int | None = None,
+    allow_empty: bool = False,
+    send: str = "the text to store",
+    shorter: str = "Store a shorter, self-contained statement, or split it into several facts.",
+) -> str:
+    """Refuse text that cannot be stored faithfully, with a message that says how to fix it.
+    `send` (what to send when it is empty) and `shorter` (what to do when it is too long) fit
+    the message to the caller: text to store, or words to look for."""
     try:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError as error:
@@ -35,7 +45,7 @@ def check_text(value: str, *, field: str, max_bytes: int | None = None, allow_em
             f"{field} contains invalid Unicode (a lone surrogate at position {error.start}). Send valid UTF-8 text."
         ) from None
     if not allow_empty and not value.strip():
-        raise InvalidInputError(f"{field} is empty. Send the text to store.")
+        raise InvalidInputError(f"{field} is empty. Send {send}.")
     for position, char in enumerate(value):
         if unicodedata.category(char) == "Cc" and char not in _ALLOWED_CONTROLS:
             raise InvalidInputError(
@@ -43,10 +53,7 @@ def check_text(value: str, *, field: str, max_bytes: int | None = None, allow_em
                 "Remove it and send plain text."
             )
     if max_bytes is not None and size > max_bytes:
-        raise InvalidInputError(
-            f"{field} is {size} bytes; the limit is {max_bytes}. Store a shorter, self-contained statement, "
-            "or split it into several facts."
-        )
+        raise InvalidInputError(f"{field} is {size} bytes; the limit is {max_bytes}. {shorter}")
     return value
 
 

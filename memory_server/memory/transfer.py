@@ -177,6 +177,7 @@ class ImportReport(BaseModel):
     lines: int = Field(description="Records read (the header not counted)")
     counts: dict[str, TypeCounts]
     notes: list[str] = Field(default_factory=list, description="Why some records were skipped")
+    bad_lines: list[int] = Field(default_factory=list, description="Lines skipped as unreadable (with skip_bad)")
 
 
 class _Record(BaseModel):
@@ -296,13 +297,18 @@ class _Op:
 class Importer:
     """One import run into one user's memory: holds the id maps that span batches."""
 
-    def __init__(self, memory: Memory, *, batch: int = DEFAULT_BATCH, progress: Progress | None = None) -> None:
+    def __init__(
+        self, memory: Memory, *, batch: int = DEFAULT_BATCH, progress: Progress | None = None, skip_bad: bool = False
+    ) -> None:
         if not 1 <= batch <= 100_000:
             raise InvalidInputError("--batch must be between 1 and 100000.")
         self.memory = memory
         self.user_id = memory.user_id
         self.batch = batch
         self.progress = progress
+        self.skip_bad = skip_bad
+        self.bad_lines: list[int] = []
+        self.batches_written = 0
         self.counts: dict[str, TypeCounts] = {}
         self.notes: list[str] = []
         self.fact_ids: dict[int, int] = {}
@@ -347,13 +353,13 @@ class Importer:
         for item in numbered:
             chunk.append(item)
             if len(chunk) >= self.batch:
-                await self._batch(chunk, fmt)
+                await self._batch_or_explain(chunk, fmt)
                 done += len(chunk)
                 chunk = []
                 if self.progress:
                     self.progress(done, total)
         if chunk:
-            await self._batch(chunk, fmt)
+            await self._batch_or_explain(chunk, fmt)
             done += len(chunk)
         if self.progress:
             self.progress(done, total if total is not None else done)
@@ -364,15 +370,38 @@ class Importer:
                 "the new file; what is already here is merged or skipped."
             )
         log.info("imported %d records (%s) for user %s", done, fmt, self.user_id)
-        return ImportReport(format=fmt, lines=done, counts=self.counts, notes=self.notes)
+        return ImportReport(format=fmt, lines=done, counts=self.counts, notes=self.notes, bad_lines=self.bad_lines)
+
+    async def _batch_or_explain(self, chunk: list[tuple[int, str]], fmt: str) -> None:
+        """A bad line before any batch was written means nothing was imported: say so, and how
+        to import the good lines anyway."""
+        try:
+            await self._batch(chunk, fmt)
+        except TransferError as error:
+            if self.batches_written:
+                raise
+            reason = str(error).removesuffix(_RERUN)
+            raise TransferError(
+                f"{reason} Nothing was imported. Fix that line, or run the import again with --skip-bad to "
+                "import the good lines and list the bad ones by line number."
+            ) from None
+        self.batches_written += 1
 
     # -- one batch: validate and embed outside the transaction, then write it whole ------
 
     async def _batch(self, chunk: list[tuple[int, str]], fmt: str) -> None:
         ops: list[_Op] = []
         for number, line in chunk:
-            record = _parse(number, line)
-            ops.extend(self._knowledge_graph(number, record) if fmt == KNOWLEDGE_GRAPH else self._ours(number, record))
+            try:
+                record = _parse(number, line)
+                ops.extend(
+                    self._knowledge_graph(number, record) if fmt == KNOWLEDGE_GRAPH else self._ours(number, record)
+                )
+            except TransferError as error:
+                if not self.skip_bad:
+                    raise
+                self.bad_lines.append(number)
+                self._skip("bad line", str(error).removesuffix(_RERUN))
         facts = [op for op in ops if isinstance(op.value, _NewFact)]
         vectors = await self.memory.embedder.embed([op.value.content for op in facts]) if facts else []
         vector_of = {id(op): vector for op, vector in zip(facts, vectors, strict=True)}
@@ -441,23 +470,28 @@ class Importer:
         kind = record.get("type")
         ops: list[_Op] = []
         if kind == "entity":
-            name, entity_type = str(record.get("name") or "").strip(), str(record.get("entityType") or "").strip()
+            name, entity_type = _kg_text(record.get("name")) or "", _kg_text(record.get("entityType")) or ""
             observations = record.get("observations") or []
             if not name or not isinstance(observations, list):
                 self._skip("observation", f"line {number}: an entity without a name or observations list")
                 return []
-            for observation in observations:
+            for position, observation in enumerate(observations, start=1):
+                said = _kg_text(observation)
+                if not said:
+                    empty = "null" if observation is None else "empty"
+                    self._skip("observation", f"line {number}: observation {position} of {name} is {empty}")
+                    continue
                 made = self._kg_fact(
                     number,
                     "observation",
-                    f"{name}: {observation}",
+                    f"{name}: {said}",
                     entity_type[: limits.max_category_chars] or None,
                     [name[: limits.max_tag_chars]],
                 )
                 if made:
                     ops.append(made)
         elif kind == "relation":
-            source, relation, target = (str(record.get(k) or "").strip() for k in ("from", "relationType", "to"))
+            source, relation, target = (_kg_text(record.get(k)) or "" for k in ("from", "relationType", "to"))
             if not (source and relation and target):
                 self._skip("relation", f"line {number}: a relation without from, relationType or to")
                 return []
@@ -630,6 +664,16 @@ _RERUN = (
 )
 
 
+def _kg_text(value: Any) -> str | None:
+    """A knowledge-graph value as fact text: strings as they are, numbers and booleans as JSON
+    writes them, objects and lists as compact JSON; None for null."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip()
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _summary(counts: dict[str, TypeCounts]) -> str:
     return "; ".join(
         f"{kind} {c.created} created, {c.merged} merged, {c.skipped} skipped" for kind, c in counts.items()
@@ -651,7 +695,13 @@ def _problems(error: ValidationError) -> str:
 
 
 async def import_lines(
-    memory: Memory, lines: Iterable[str], *, batch: int = DEFAULT_BATCH, progress: Progress | None = None
+    memory: Memory,
+    lines: Iterable[str],
+    *,
+    batch: int = DEFAULT_BATCH,
+    progress: Progress | None = None,
+    skip_bad: bool = False,
 ) -> ImportReport:
-    """Import an export or a knowledge-graph memory.jsonl into the memory's user."""
-    return await Importer(memory, batch=batch, progress=progress).run(lines)
+    """Import an export or a knowledge-graph memory.jsonl into the memory's user. With
+    `skip_bad`, unreadable lines are skipped and reported by number instead of stopping it."""
+    return await Importer(memory, batch=batch, progress=progress, skip_bad=skip_bad).run(lines)

@@ -107,6 +107,11 @@ async def walk(conn: aiosqlite.Connection, *, batch: int = 1_000) -> AsyncIterat
         after = found[-1][0]
 
 
+async def last(conn: aiosqlite.Connection) -> AuditRow | None:
+    found = await _all(conn, f"SELECT {COLUMNS} FROM {TABLE} ORDER BY id DESC LIMIT 1")
+    return AuditRow(*found[0]) if found else None
+
+
 async def highest_issued_id(conn: aiosqlite.Connection) -> int:
     """The largest id ever given out (AUTOINCREMENT remembers it even when rows are deleted)."""
     found = await _all(conn, "SELECT seq FROM sqlite_sequence WHERE name = ?", [TABLE])

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiosqlite
 
+from memory_server.store import ids
 from memory_server.store.connection import MAX_ROWID
 
 Vector = Sequence[float]
@@ -193,10 +194,12 @@ async def insert_fact(
     vector: Vector,
 ) -> int:
     """The row, its full-text entry and its vector: call inside one write transaction."""
-    cursor = await conn.execute(
-        "INSERT INTO facts (user_id, content, content_key, category, tags, importance, created_at, updated_at, "
-        "expires_at, supersedes, source_session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    [fact_id] = await ids.allocate(conn, "facts", user_id)
+    await conn.execute(
+        "INSERT INTO facts (id, user_id, content, content_key, category, tags, importance, created_at, updated_at, "
+        "expires_at, supersedes, source_session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
+            fact_id,
             user_id,
             content,
             key,
@@ -210,8 +213,6 @@ async def insert_fact(
             source_session,
         ),
     )
-    fact_id = cursor.lastrowid
-    assert fact_id is not None
     await conn.execute(
         "INSERT INTO fact_fts (rowid, content, tags, category) VALUES (?, ?, ?, ?)",
         (fact_id, content, " ".join(tags), category or ""),

@@ -178,9 +178,34 @@ def _m004_audit(ctx: SchemaContext) -> list[str]:
     ]
 
 
+def _m005_private_ids(ctx: SchemaContext) -> list[str]:
+    floors = [
+        # The floor of each table: the highest id given out so far (AUTOINCREMENT remembers
+        # deleted ones). New ids start above it, so no old id is ever reissued.
+        "INSERT INTO id_marks (tbl, user_id, issued, high) VALUES "
+        f"('{table}', '', 0, max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), "
+        f"coalesce((SELECT max(id) FROM {table}), 0)))"
+        for table in ("facts", "messages", "summaries", "checkpoints", "tool_calls")
+    ]
+    return [
+        # Per user and table: how many ids the user was given and the highest (see store/ids.py).
+        """CREATE TABLE id_marks (
+            tbl TEXT NOT NULL,
+            user_id TEXT NOT NULL,             -- '' holds the table's floor
+            issued INTEGER NOT NULL,
+            high INTEGER NOT NULL,
+            PRIMARY KEY (tbl, user_id)
+        ) STRICT, WITHOUT ROWID""",
+        # The key of the hash that spaces each user's ids; inside the encrypted file.
+        "INSERT INTO meta (key, value) VALUES ('ids.key', hex(randomblob(32)))",
+        *floors,
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("001_facts", _m001_facts),
     Migration("002_sessions", _m002_sessions),
     Migration("003_run_state", _m003_run_state),
     Migration("004_audit", _m004_audit),
+    Migration("005_private_ids", _m005_private_ids),
 )

@@ -9,6 +9,7 @@ from typing import Any
 
 import aiosqlite
 
+from memory_server.store import ids
 from memory_server.store.connection import MAX_ROWID
 
 CHECKPOINT_COLUMNS = "id, thread_id, parent_id, step, label, session_id, size, hash, created_at"
@@ -95,13 +96,12 @@ async def insert_checkpoint(
     hash: str,
     now: float,
 ) -> int:
-    cursor = await conn.execute(
-        "INSERT INTO checkpoints (user_id, thread_id, parent_id, step, label, session_id, state, size, hash, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (user_id, thread_id, parent_id, step, label, session_id, state, size, hash, now),
+    [checkpoint_id] = await ids.allocate(conn, "checkpoints", user_id)
+    await conn.execute(
+        "INSERT INTO checkpoints (id, user_id, thread_id, parent_id, step, label, session_id, state, size, hash, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (checkpoint_id, user_id, thread_id, parent_id, step, label, session_id, state, size, hash, now),
     )
-    checkpoint_id = cursor.lastrowid
-    assert checkpoint_id is not None
     return checkpoint_id
 
 
@@ -221,11 +221,13 @@ async def insert_tool_call(
     cost_usd: float | None,
     now: float,
 ) -> int:
-    cursor = await conn.execute(
-        "INSERT INTO tool_calls (session_id, user_id, tool_name, status, input, input_length, input_hash, "
+    [call_id] = await ids.allocate(conn, "tool_calls", user_id)
+    await conn.execute(
+        "INSERT INTO tool_calls (id, session_id, user_id, tool_name, status, input, input_length, input_hash, "
         "output, output_length, output_hash, duration_ms, tokens, cost_usd, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
+            call_id,
             session_id,
             user_id,
             tool_name,
@@ -242,8 +244,6 @@ async def insert_tool_call(
             now,
         ),
     )
-    call_id = cursor.lastrowid
-    assert call_id is not None
     return call_id
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import aiosqlite
 
+from memory_server.store import ids
+
 SESSION_COLUMNS = (
     "id, agent_name, created_at, last_active_at, ttl_hours, expires_at, message_count, tokens, cost_usd, "
     "compacted_through_seq, compacted_tokens"
@@ -105,14 +107,15 @@ async def insert_messages(
     agent_name: str | None,
 ) -> list[int]:
     """Append after the session's last seq and move its totals and expiry: one write transaction."""
-    ids: list[int] = []
+    given = await ids.allocate(conn, "messages", user_id, len(messages)) if messages else []
     seq = session.message_count
-    for message in messages:
+    for message, message_id in zip(messages, given, strict=True):
         seq += 1
-        cursor = await conn.execute(
-            "INSERT INTO messages (session_id, user_id, seq, role, name, content, tokens, cost_usd, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        await conn.execute(
+            "INSERT INTO messages (id, session_id, user_id, seq, role, name, content, tokens, cost_usd, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
+                message_id,
                 session.id,
                 user_id,
                 seq,
@@ -124,8 +127,6 @@ async def insert_messages(
                 now,
             ),
         )
-        assert cursor.lastrowid is not None
-        ids.append(cursor.lastrowid)
     await conn.execute(
         "UPDATE sessions SET message_count = ?, tokens = tokens + ?, cost_usd = cost_usd + ?, last_active_at = ?, "
         "ttl_hours = ?, expires_at = ?, agent_name = coalesce(?, agent_name) WHERE id = ?",
@@ -140,7 +141,7 @@ async def insert_messages(
             session.id,
         ),
     )
-    return ids
+    return given
 
 
 async def system_messages(conn: aiosqlite.Connection, session_id: str) -> list[MessageRow]:
@@ -199,10 +200,11 @@ async def insert_summary(
     now: float,
 ) -> int:
     """Store the summary, mark the messages it covers as compacted, and count it as activity."""
-    cursor = await conn.execute(
-        "INSERT INTO summaries (session_id, user_id, content, covers_through_seq, source, tokens, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (session.id, user_id, content, covers_through_seq, source, tokens, now),
+    [summary_id] = await ids.allocate(conn, "summaries", user_id)
+    await conn.execute(
+        "INSERT INTO summaries (id, session_id, user_id, content, covers_through_seq, source, tokens, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (summary_id, session.id, user_id, content, covers_through_seq, source, tokens, now),
     )
     await conn.execute(
         "UPDATE messages SET compacted = 1 WHERE session_id = ? AND seq > ? AND seq <= ?",
@@ -213,8 +215,7 @@ async def insert_summary(
         "WHERE id = ?",
         (covers_through_seq, compacted_tokens, now, now + session.ttl_hours * 3_600, session.id),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    return summary_id
 
 
 async def list_sessions(conn: aiosqlite.Connection, user_id: str, now: float, *, limit: int) -> list[SessionRow]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import aiosqlite
 
+from memory_server.store import ids
 from memory_server.store.facts import pack_vector
 
 Record = dict[str, Any]
@@ -138,25 +139,27 @@ async def insert_session(conn: aiosqlite.Connection, user_id: str, record: Recor
     )
 
 
-async def insert_message(conn: aiosqlite.Connection, user_id: str, record: Record) -> None:
+async def _insert_with_new_id(
+    conn: aiosqlite.Connection, table: str, fields: Sequence[str], user_id: str, record: Record
+) -> int:
+    [row_id] = await ids.allocate(conn, table, user_id)
     await conn.execute(
-        f"INSERT INTO messages (user_id, {', '.join(MESSAGE_FIELDS)}) VALUES (?{', ?' * len(MESSAGE_FIELDS)})",
-        [user_id, *(record[name] for name in MESSAGE_FIELDS)],
+        f"INSERT INTO {table} (id, user_id, {', '.join(fields)}) VALUES (?, ?{', ?' * len(fields)})",
+        [row_id, user_id, *(record[name] for name in fields)],
     )
+    return row_id
+
+
+async def insert_message(conn: aiosqlite.Connection, user_id: str, record: Record) -> None:
+    await _insert_with_new_id(conn, "messages", MESSAGE_FIELDS, user_id, record)
 
 
 async def insert_summary(conn: aiosqlite.Connection, user_id: str, record: Record) -> None:
-    await conn.execute(
-        f"INSERT INTO summaries (user_id, {', '.join(SUMMARY_FIELDS)}) VALUES (?{', ?' * len(SUMMARY_FIELDS)})",
-        [user_id, *(record[name] for name in SUMMARY_FIELDS)],
-    )
+    await _insert_with_new_id(conn, "summaries", SUMMARY_FIELDS, user_id, record)
 
 
 async def insert_tool_call(conn: aiosqlite.Connection, user_id: str, record: Record) -> None:
-    await conn.execute(
-        f"INSERT INTO tool_calls (user_id, {', '.join(TOOL_CALL_FIELDS)}) VALUES (?{', ?' * len(TOOL_CALL_FIELDS)})",
-        [user_id, *(record[name] for name in TOOL_CALL_FIELDS)],
-    )
+    await _insert_with_new_id(conn, "tool_calls", TOOL_CALL_FIELDS, user_id, record)
 
 
 async def same_checkpoint(conn: aiosqlite.Connection, user_id: str, record: Record) -> int | None:
@@ -175,13 +178,15 @@ async def checkpoint_id_taken(conn: aiosqlite.Connection, checkpoint_id: int) ->
 
 
 async def insert_checkpoint(conn: aiosqlite.Connection, user_id: str, record: Record, *, keep_id: bool) -> int:
-    fields = CHECKPOINT_FIELDS if keep_id else CHECKPOINT_FIELDS[1:]
-    cursor = await conn.execute(
-        f"INSERT INTO checkpoints (user_id, {', '.join(fields)}) VALUES (?{', ?' * len(fields)})",
-        [user_id, *(record[name] for name in fields)],
+    """Under its own id when `keep_id` (and the id is one JavaScript reads exactly), else a new one."""
+    if not (keep_id and 0 < record["id"] < ids.SPACE):
+        return await _insert_with_new_id(conn, "checkpoints", CHECKPOINT_FIELDS[1:], user_id, record)
+    await conn.execute(
+        f"INSERT INTO checkpoints (user_id, {', '.join(CHECKPOINT_FIELDS)}) VALUES (?{', ?' * len(CHECKPOINT_FIELDS)})",
+        [user_id, *(record[name] for name in CHECKPOINT_FIELDS)],
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    await ids.keep(conn, "checkpoints", user_id, record["id"])
+    return int(record["id"])
 
 
 # -- reindex -----------------------------------------------------------------------------

@@ -90,7 +90,9 @@ async def test_bad_input_over_the_wire_gets_an_error_the_model_can_act_on(tmp_pa
     async with stdio_client(tmp_path) as client:
         assert "content is empty" in await call_error(client, "remember_fact", content="")
         assert "limit is 8192" in await call_error(client, "remember_fact", content="x" * 9000)
-        assert "less than or equal to 1" in await call_error(client, "remember_fact", content="Likes tea", importance=7)
+        assert "importance must be a number from 0 to 1" in await call_error(
+            client, "remember_fact", content="Likes tea", importance=7
+        )
         assert "No fact with id 4242" in await call_error(client, "forget_fact", fact_id=4242)
         assert "no words to search for" in await call_error(client, "search_facts", query="?!? ...")
         context = await call(client, "get_user_context")

@@ -27,7 +27,7 @@ async def test_backup_while_a_server_writes_and_rekey_only_once_it_stopped(tmp_p
     underway = asyncio.Event()
 
     async with stdio_client(tmp_path) as client:
-        await call(client, "save_checkpoint", thread_id="task-1", state={"step": 0})
+        first = await call(client, "save_checkpoint", thread_id="task-1", state={"step": 0})
         key = resolve_key(settings)
 
         async def writer() -> None:
@@ -58,7 +58,8 @@ async def test_backup_while_a_server_writes_and_rekey_only_once_it_stopped(tmp_p
     finally:
         copy.close()
     assert 10 <= in_copy <= len(saved) + 1
-    assert latest == in_copy  # every checkpoint in the copy has its audit row, and no more
+    # Every checkpoint in the copy has its audit row, and no more.
+    assert latest == [first["checkpoint_id"], *saved][in_copy - 1]
 
     keys_ops.rekey(settings, key)
     assert not keys_ops.opens(settings.database_path, key)

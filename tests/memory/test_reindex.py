@@ -105,10 +105,13 @@ async def test_a_stopped_reindex_resumes_after_the_last_batch_it_committed(tmp_p
     encoder = CountingEncoder(64, "model-b")
     result = await run_reindex(tmp_path, clock, encoder, batch=6)
 
-    assert result.resumed_after_id == 12 and result.facts == len(FACTS) - 12 == encoder.texts
+    assert result.facts == len(FACTS) - 12 == encoder.texts
     async with open_memory(
         settings_for(tmp_path, NEW), embedder=ReadyEmbedder(FakeEncoder(64, "model-b")), clock=clock
     ) as m:
+        async with m.db.read() as conn:
+            ids = [row[0] for row in await m.db.fetchall(conn, "SELECT id FROM facts ORDER BY id")]
+        assert result.resumed_after_id == ids[11]  # the last fact of the second batch of 6
         assert await vector_sizes(m) == [64] * len(FACTS)
 
 

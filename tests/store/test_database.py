@@ -8,6 +8,7 @@ from memory_server.config import Settings
 from memory_server.embeddings import FakeEncoder, ReadyEmbedder
 from memory_server.errors import ModelMismatchError, WrongKeyError
 from memory_server.store import Database
+from memory_server.store.migrations import MIGRATIONS
 from tests.conftest import make_settings
 
 
@@ -17,7 +18,7 @@ def file_hash(path: Path) -> str:
 
 async def test_a_fresh_database_is_created_with_an_owner_only_key_file(settings: Settings) -> None:
     async with Database.open(settings) as db:
-        assert await db.applied_migrations() == ["001_facts", "002_sessions", "003_run_state", "004_audit"]
+        assert await db.applied_migrations() == [m.name for m in MIGRATIONS]
     assert settings.key_file_path.stat().st_mode & 0o777 == 0o600
     assert settings.database_path.stat().st_mode & 0o777 == 0o600
 
@@ -59,4 +60,4 @@ async def test_reopening_applies_no_migration_twice(settings: Settings) -> None:
     async with Database.open(settings):
         pass
     async with Database.open(settings) as db:
-        assert await db.applied_migrations() == ["001_facts", "002_sessions", "003_run_state", "004_audit"]
+        assert await db.applied_migrations() == [m.name for m in MIGRATIONS]

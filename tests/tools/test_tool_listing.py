@@ -23,4 +23,4 @@ async def test_validation_still_uses_the_full_argument_models(settings: Settings
     async with connect(settings, clock) as client:
         result = await client.call_tool("remember_fact", {"content": "Likes tea", "importance": 7})
     assert result.is_error
-    assert "less than or equal to 1" in result.content[0].text  # type: ignore[union-attr]
+    assert "importance must be a number from 0 to 1" in result.content[0].text  # type: ignore[union-attr]
