@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
+from memory_server.store.postgres.pool import PostgresDatabase
 from tests.postgres.cluster import Cluster, running_cluster
 
 
@@ -20,3 +23,24 @@ def postgres_cluster() -> Iterator[Cluster]:
 @pytest.fixture(scope="session")
 def postgres_url(postgres_cluster: Cluster) -> str:
     return postgres_cluster.url
+
+
+@pytest.fixture
+async def fresh_url(postgres_url: str) -> str:
+    """A database of its own per test, in the session's cluster."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    with psycopg.connect(postgres_url.replace("/postgres?", f"/{name}?"), autocommit=True) as connection:
+        connection.execute("CREATE EXTENSION vector")
+    return postgres_url.replace("/postgres?", f"/{name}?")
+
+
+@pytest.fixture
+async def database(fresh_url: str) -> AsyncIterator[PostgresDatabase]:
+    db = PostgresDatabase(fresh_url, lock_timeout_ms=200)
+    await db.open()
+    try:
+        yield db
+    finally:
+        await db.close()

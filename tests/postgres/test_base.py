@@ -1,6 +1,4 @@
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -11,27 +9,6 @@ from memory_server.store.postgres.pool import PostgresDatabase
 from memory_server.store.postgres.schema import POSTGRES_MIGRATIONS, apply_schema
 
 CONTEXT = SchemaContext(embedding_dimension=384)
-
-
-@pytest.fixture
-async def fresh_url(postgres_url: str) -> str:
-    """A database of its own per test, in the session's cluster."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    with psycopg.connect(postgres_url.replace("/postgres?", f"/{name}?"), autocommit=True) as connection:
-        connection.execute("CREATE EXTENSION vector")
-    return postgres_url.replace("/postgres?", f"/{name}?")
-
-
-@pytest.fixture
-async def database(fresh_url: str) -> AsyncIterator[PostgresDatabase]:
-    db = PostgresDatabase(fresh_url, lock_timeout_ms=200)
-    await db.open()
-    try:
-        yield db
-    finally:
-        await db.close()
 
 
 async def test_the_schema_steps_create_every_layer_with_a_user_column(database: PostgresDatabase) -> None:

@@ -78,6 +78,7 @@ def test_blind_index_terms_match_within_a_user_and_differ_across_users(tmp_path:
 def test_duplicate_keys_are_keyed_hashes_equal_for_one_user_only(tmp_path: Path) -> None:
     sealer = sealer_in(tmp_path)
     alice, bob = sealer.keys_for("alice"), sealer.keys_for("bob")
-    assert alice.content_key(same_statement_form("I like tea.")) == alice.content_key(same_statement_form("i like tea"))
-    assert alice.content_key(same_statement_form("I like tea")) != bob.content_key(same_statement_form("I like tea"))
-    assert alice.content_key(same_statement_form("I like tea")) != alice.content_key(same_statement_form("I like coffee"))
+    tea, tea_again, coffee = (same_statement_form(text) for text in ("I like tea.", "i like tea", "I like coffee"))
+    assert alice.content_key(tea) == alice.content_key(tea_again)
+    assert alice.content_key(tea) != bob.content_key(tea)
+    assert alice.content_key(tea) != alice.content_key(coffee)
