@@ -197,3 +197,9 @@ async def apply_schema(database: PostgresDatabase, ctx: SchemaContext) -> list[s
             )
             applied_now.append(step.name)
     return applied_now
+
+
+# Set (SET LOCAL) in every transaction that runs a user-filtered nearest-neighbour query: the
+# HNSW scan keeps going until the filter has let through enough rows (pgvector 0.8), instead of
+# stopping at ef_search candidates of which most may belong to other users.
+FILTERED_SEARCH_SETTINGS = ("SET LOCAL hnsw.iterative_scan = relaxed_order", "SET LOCAL hnsw.ef_search = 100")
