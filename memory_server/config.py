@@ -161,7 +161,7 @@ class SummarySettings(_Section):
     max_tokens: int = Field(2_000, ge=50, le=32_000, description="Cap of a local summary's budget")
     consolidate: bool = Field(True, description="Remember the people's first-person statements as facts")
     fact_share: float = Field(
-        0.5, gt=0, le=1, description="Consolidated facts hold at most this share of the folded turns' words"
+        0.4, gt=0, le=1, description="Consolidated facts hold at most this share of the folded turns' words"
     )
     fact_importance: float = Field(0.3, ge=0, le=1, description="Importance of a consolidated fact")
     fact_category: str = Field("conversation", min_length=1, max_length=64, description="Category of those facts")

@@ -44,7 +44,7 @@ class ConsolidationReport(BaseModel):
 class Statement:
     content: str
     value: float
-    words: int
+    words: int  # of what was said, not of the who and when
 
 
 def statement(turn: Turn) -> Statement | None:
@@ -70,7 +70,7 @@ def statement(turn: Turn) -> Statement | None:
     when = day(turn.said_at)
     said = " ".join(kept)
     content = f"On {when}, {who} said: {said}" if when else f"{who} said: {said}"
-    return Statement(content, value, len(content.split()))
+    return Statement(content, value, len(said.split()))
 
 
 def statements(turns: Sequence[Turn], share: float = 1.0) -> list[str]:
@@ -85,7 +85,7 @@ def statements(turns: Sequence[Turn], share: float = 1.0) -> list[str]:
     chosen: set[str] = set()
     used = 0
     for one in sorted(found.values(), key=lambda s: -s.value / s.words):
-        if used + one.words <= room:
+        if not chosen or used + one.words <= room:  # the most telling one always
             chosen.add(one.content)
             used += one.words
     return [content for content in found if content in chosen]

@@ -28,7 +28,8 @@ PHATIC_WORDS = frozenset(
     agree agreed right true cool great awesome nice amazing wonderful fantastic fabulous brilliant
     incredible lovely sweet glad happy congrats congratulations cheers really truly super pretty
     much good bad sounds sound seems looks thing things stuff tough hard must take care soon talk later
-    keep luck hope hoping totally gonna wanna kinda lot lots always never ever yours mine man dude
+    keep luck hope hoping totally gonna wanna kinda lot lots always never ever yours mine man dude let know
+    guess mean
     """.split()
 )
 _FIRST_PERSON = frozenset({"i", "me", "my", "mine", "myself", "we", "us", "our", "ours", "ourselves"})
