@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
 
-from memory_server.app import Memory
+from memory_server.app import Memory, open_memory
 from memory_server.clock import ManualClock
+from memory_server.embeddings import FakeEncoder, ReadyEmbedder
 from memory_server.errors import InvalidInputError
 from memory_server.memory.sessions import NewMessage
+from memory_server.memory.transfer import export, import_lines
+from tests.conftest import make_settings
 
 
 async def test_a_given_time_round_trips_and_a_missing_one_stays_empty(memory: Memory) -> None:
@@ -60,3 +66,18 @@ async def test_a_time_that_is_not_iso_8601_is_refused_and_nothing_is_added(memor
             session_id=started.session_id,
         )
     assert (await memory.sessions.info("alice", started.session_id)).totals.messages == 1
+
+
+async def test_the_time_survives_an_export_and_an_import(memory: Memory, tmp_path: Path, clock: ManualClock) -> None:
+    started = await memory.sessions.append(
+        "alice",
+        [NewMessage("user", "I moved to Lisbon.", "Ana", time="2023-05-08T13:56:00Z"), NewMessage("user", "Hi")],
+    )
+    out = io.BytesIO()
+    await export(memory, out)
+    async with open_memory(
+        make_settings(tmp_path / "other"), embedder=ReadyEmbedder(FakeEncoder()), clock=clock
+    ) as other:
+        await import_lines(other, out.getvalue().decode().splitlines())
+        history = await other.sessions.history("alice", started.session_id)
+    assert [m.said_at for m in history] == ["2023-05-08T13:56:00Z", None]
