@@ -85,7 +85,7 @@ async def open_memory(
     try:
         async with Database.open(settings, clock=clock, check_model=check_model) as db:
             facts = FactService(db, embedder, settings)
-            sessions = SessionService(db, embedder, settings)
+            sessions = SessionService(db, embedder, settings, facts=facts)
             yield Memory(
                 settings=settings,
                 db=db,

@@ -146,11 +146,25 @@ class SessionSettings(_Section):
     summarize_after_tokens: int = Field(6_000, ge=100, description="should_summarize past this many unsummarized")
     default_window_messages: int = Field(20, ge=1, le=10_000)
     max_window_messages: int = Field(500, ge=1, le=10_000)
-    summary_max_tokens: int = Field(400, ge=50, le=8_000, description="Length of a locally made summary")
+    summary_max_tokens: int = Field(400, ge=50, le=8_000, description="Length asked of the host model's summary")
     summary_max_sentences: int = Field(2_000, ge=10, le=100_000, description="Sentences the local summarizer weighs")
     use_sampling: bool = Field(True, description="Ask the host's model for a summary when the host can sample")
     sampling_max_input_tokens: int = Field(24_000, ge=100, description="Longer transcripts are summarized locally")
     max_list: int = Field(200, ge=1, le=10_000, description="Sessions listed at most at once")
+
+
+class SummarySettings(_Section):
+    """The local summary's size, and consolidation: what the turns it folds leave in long-term facts."""
+
+    share: float = Field(0.25, gt=0, le=1, description="A local summary is this share of the tokens it covers")
+    min_tokens: int = Field(80, ge=20, le=32_000, description="Floor of a local summary's budget")
+    max_tokens: int = Field(2_000, ge=50, le=32_000, description="Cap of a local summary's budget")
+    consolidate: bool = Field(True, description="Remember the people's first-person statements as facts")
+    fact_share: float = Field(
+        0.4, gt=0, le=1, description="Consolidated facts hold at most this share of the folded turns' words"
+    )
+    fact_importance: float = Field(0.3, ge=0, le=1, description="Importance of a consolidated fact")
+    fact_category: str = Field("conversation", min_length=1, max_length=64, description="Category of those facts")
 
 
 ContactPolicy = Literal["keep", "redact", "refuse"]
@@ -192,6 +206,7 @@ class Settings(BaseModel):
     checkpoints: CheckpointSettings = CheckpointSettings()
     audit: AuditSettings = AuditSettings()
     sessions: SessionSettings = SessionSettings()
+    summaries: SummarySettings = SummarySettings()
     http: HttpSettings = HttpSettings()
     privacy: PrivacySettings = PrivacySettings()
 

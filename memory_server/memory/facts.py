@@ -381,10 +381,21 @@ class FactService:
     # -- forget --------------------------------------------------------------------------
 
     async def forget(
-        self, user_id: str, *, fact_id: int | None = None, query: str | None = None, dry_run: bool = False
+        self,
+        user_id: str,
+        *,
+        fact_id: int | None = None,
+        query: str | None = None,
+        session_id: str | None = None,
+        dry_run: bool = False,
     ) -> ForgetResult:
-        if (fact_id is None) == (query is None):
-            raise InvalidInputError("Give either fact_id or query (with dry_run=true to preview), not both or neither.")
+        """Erase one fact (with its older versions), the facts a query means, or the facts
+        consolidated from one session (see `consolidation`)."""
+        if [fact_id, query, session_id].count(None) != 2:
+            raise InvalidInputError(
+                "Give one of fact_id, query (with dry_run=true to preview) or session_id (the facts consolidated "
+                "from that session), not several or none."
+            )
         if query is not None and not query.strip():
             raise InvalidInputError(
                 "query is empty. Send words that describe the facts to erase (preview with dry_run=true), "
@@ -395,6 +406,11 @@ class FactService:
                 if not await rows.get_facts(conn, user_id, [fact_id]):
                     raise _no_such_fact(fact_id)
                 ids = await rows.history_of(conn, user_id, fact_id)
+        elif session_id is not None:
+            async with self.db.read() as conn:
+                ids = await rows.from_session(
+                    conn, user_id, check_session_id(session_id), self.settings.summaries.fact_category
+                )
         else:
             assert query is not None
             ids = await self._matching(user_id, query)
@@ -408,7 +424,9 @@ class FactService:
                 if found:
                     erased = [i for i in ids if i in found]
                     await rows.erase(conn, erased)
-                    await audit.record(conn, self.now, user_id, audit.FACT_FORGOTTEN, erased, count=len(erased))
+                    await audit.record(
+                        conn, self.now, user_id, audit.FACT_FORGOTTEN, erased, session_id=session_id, count=len(erased)
+                    )
             if found:
                 log.info("forgot %d facts for user %s", len(found), user_id)
         doomed = [found[i] for i in ids if i in found]

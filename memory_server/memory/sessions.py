@@ -13,6 +13,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 import aiosqlite
@@ -22,7 +23,9 @@ from memory_server.clock import iso
 from memory_server.config import Settings
 from memory_server.embeddings import Embedder
 from memory_server.errors import InvalidInputError, NotFoundError
-from memory_server.memory import audit, privacy, text
+from memory_server.memory import audit, consolidation, privacy, summarizer, text
+from memory_server.memory.consolidation import ConsolidationReport
+from memory_server.memory.facts import FactService
 from memory_server.memory.tool_calls import RunTotals, unknown_session
 from memory_server.store import Database
 from memory_server.store import sessions as rows
@@ -57,6 +60,7 @@ class NewMessage:
     name: str | None = None
     tokens: int | None = None
     cost_usd: float | None = None
+    time: str | None = None  # ISO 8601: when it was said, for a replayed or imported conversation
 
 
 class SessionTotals(BaseModel):
@@ -74,6 +78,7 @@ class SessionMessage(BaseModel):
     tokens: int
     cost_usd: float
     created_at: str
+    said_at: str | None = Field(None, description="When it was said, when the host gave a time")
 
 
 class SessionSummary(BaseModel):
@@ -117,6 +122,9 @@ class SummarizeResult(BaseModel):
     compacted_now: int = Field(description="Messages folded in by this call; stored, no longer sent")
     tokens_before: int = Field(description="Tokens of summary + unsummarized messages before this call")
     tokens_after: int = Field(description="Tokens of the new summary + the messages kept in full")
+    consolidated: ConsolidationReport | None = Field(
+        None, description="Facts remembered from the folded turns' first-person statements"
+    )
 
 
 class SessionInfo(BaseModel):
@@ -153,6 +161,7 @@ def _message(row: MessageRow) -> SessionMessage:
         tokens=row.tokens,
         cost_usd=row.cost_usd,
         created_at=iso(row.created_at),
+        said_at=iso(row.said_at) if row.said_at is not None else None,
     )
 
 
@@ -178,6 +187,18 @@ def _info(session: SessionRow) -> SessionInfo:
     )
 
 
+def _said_at(value: str, field: str) -> float:
+    """An ISO 8601 date-time (a date alone is its midnight; no offset is UTC) as epoch seconds."""
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInputError(
+            f"{field} is not an ISO 8601 date-time. Send one such as 2023-05-08T13:56:00Z, or omit it: "
+            "the time of appending counts. Nothing was added."
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
 # -- what each write stores, as the privacy policy sees it (shared with import) -----------
 
 
@@ -199,12 +220,15 @@ def summary_write(content: str) -> privacy.Write:
 class SessionService:
     """Everything the tools and the CLI do with sessions, for one store and one embedder."""
 
-    def __init__(self, db: Database, embedder: Embedder, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, embedder: Embedder, settings: Settings, *, facts: FactService | None = None
+    ) -> None:
         self.db = db
         self.embedder = embedder
         self.settings = settings
         self.limits = settings.sessions
         self.privacy = privacy.PrivacyPolicy(settings.privacy)
+        self.facts = facts  # where consolidation remembers what was said; None: no consolidation
 
     @property
     def now(self) -> float:
@@ -317,6 +341,7 @@ class SessionService:
             content=content,
             tokens=tokens,
             cost_usd=float(cost),
+            said_at=None if message.time is None else _said_at(message.time, f"{where}.time"),
         )
 
     def _check_name(self, name: str | None, field: str) -> str | None:
@@ -425,16 +450,20 @@ class SessionService:
             summary = text.check_text(summary, field="summary", max_bytes=self.limits.max_summary_bytes).strip()
             summary = self.privacy.check(summary_write(summary)).value["summary"]
         plan = await self._plan(user_id, session_id, keep_recent)
+        turns = [
+            summarizer.Turn(m.role, m.content, m.name, m.created_at if m.said_at is None else m.said_at)
+            for m in plan.folded
+        ]
         if not summary:
-            # numpy comes with the summarizer: imported on first use, off the handshake's path.
-            from memory_server.memory import summarizer
-
             source = "local"
-            summary = await summarizer.summarize(
-                [summarizer.Turn(m.role, m.content, m.name) for m in plan.folded],
-                self.embedder,
-                previous=plan.previous.content if plan.previous and plan.previous.content != EMPTY_SUMMARY else None,
-                max_tokens=self.limits.summary_max_tokens,
+            shape = self.settings.summaries
+            previous = plan.previous if plan.previous and plan.previous.content != EMPTY_SUMMARY else None
+            covered = plan.session.compacted_tokens + sum(m.tokens for m in plan.folded)
+            summary = summarizer.summarize(
+                turns,
+                previous=previous.content if previous else None,
+                previous_local=previous is not None and previous.source == "local",
+                max_tokens=summarizer.budget(covered, share=shape.share, floor=shape.min_tokens, cap=shape.max_tokens),
                 max_sentences=self.limits.summary_max_sentences,
             )
             summary = summary or EMPTY_SUMMARY
@@ -470,6 +499,11 @@ class SessionService:
                 summary_sha256=audit.sha256(summary),
             )
         log.info("session summarized (%s) through message %d", source, plan.through)
+        consolidated = None
+        if self.facts is not None and self.settings.summaries.consolidate:
+            consolidated = await consolidation.consolidate(
+                self.facts, user_id, plan.session.id, turns, self.settings.summaries
+            )
         return SummarizeResult(
             session_id=plan.session.id,
             summary=summary,
@@ -478,6 +512,7 @@ class SessionService:
             compacted_now=len(plan.folded),
             tokens_before=(plan.previous.tokens if plan.previous else 0) + sum(m.tokens for m in plan.spoken),
             tokens_after=summary_tokens + sum(m.tokens for m in plan.kept),
+            consolidated=consolidated,
         )
 
     # -- listing -------------------------------------------------------------------------

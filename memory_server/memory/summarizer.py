@@ -1,59 +1,34 @@
-"""A local, deterministic, extractive summary of a conversation.
+"""A local, deterministic, extractive summary of a conversation that keeps what it told.
 
-The summary is made of sentences that were actually said, chosen greedily to cover the
-conversation: each step takes the sentence that adds the most *coverage* (how much closer it
-brings every sentence to its nearest chosen sentence, in embedding space — a facility-location
-objective, so a topic that was discussed a lot is covered once and a topic mentioned once still
-counts), plus a bonus for sentences that state a decision or a fact about the user, minus a
-penalty for resembling what is already chosen (MMR). Sentences of a previous summary are
-candidates too, with a bonus, so a second summarization folds the first one in.
+Every sentence said is scored for its information (see `informative`): names, numbers, dates,
+first-person statements, answers; phatic talk scores nothing. Sentences are then chosen
+greedily by information per token, each word counting less once the summary already holds
+it, within a budget that is a share of what the summary covers (with a floor and a cap), so
+a long conversation gets a longer summary than a short one. A previous summary's lines are
+candidates like the new sentences, scored the same way with a small bonus, so a running
+summary keeps its most informative old lines and drops the weakest, old or new.
 
-The chosen sentences are printed in the order they were said, each marked with its speaker.
+Lines are printed in the order they were said, one per turn, under the day it was said,
+each marked with the speaker's name when the message carried one (else its role).
 """
 
 from __future__ import annotations
 
+import heapq
+import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-import numpy as np
-import numpy.typing as npt
+from memory_server.memory import informative, text
 
-from memory_server.embeddings import Embedder
-from memory_server.memory import text
+EARLIER_BONUS = 1.1  # a line of the previous summary was already judged worth keeping
+MIN_VALUE = 1.0  # a sentence telling less than this is not worth its tokens
+NOVELTY_FLOOR = 0.2  # a sentence whose words are all in the summary still adds its framing
 
-COVERAGE_WEIGHT = 0.6
-REDUNDANCY_WEIGHT = 0.4
-NEAR_DUPLICATE = 0.9  # cosine similarity above which a sentence adds nothing new
-PREVIOUS_SUMMARY_BONUS = 0.3
-MIN_SCORE = 0.02  # below this a sentence adds too little to be worth its tokens
-COMPRESSION = 0.25  # a summary is at most this share of what it summarizes
-MIN_BUDGET = 60
-MAX_SENTENCE_WORDS = 60
-MIN_SENTENCE_WORDS = 3
-SHORT_SENTENCE_WORDS = 5
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
-_LABEL = re.compile(r"^(user|assistant|tool|summary)(?: [\w.-]+)?: ", re.IGNORECASE)
-
-# What makes a sentence worth keeping beyond its centrality: decisions and facts about the user.
-_DECISION = re.compile(
-    r"\b(decid\w*|agree\w*|chose|choose|settled?|going with|go with|we'?ll|let'?s|plan(?:ned|s)? to|"
-    r"next steps?|to[- ]?do|must|deadline|due|budget|confirm\w*|switch(?:ed)? to|instead of|final)\b",
-    re.IGNORECASE,
-)
-_PERSONAL = re.compile(
-    r"\b(my name|call me|i am|i'm|i live|i work|i prefer|i like|i love|i hate|i don'?t|i never|i always|"
-    r"i need|i want|allergic|my (?:\w+ )?(?:is|are|was)|remember)\b",
-    re.IGNORECASE,
-)
-_AGENDA = re.compile(r"\b(project|goal|objective|priority|working on|main)\b", re.IGNORECASE)
-_NUMBER = re.compile(r"\d")
-_NAME = re.compile(r"^[A-Z][a-z]{2,}")
-
-Matrix = npt.NDArray[np.float32]
+_HEADER = re.compile(r"^(\d{1,2} [A-Z][a-z]+ \d{4}):$")
+_LINE = re.compile(r"^- ([^:\n]{1,70}): (.+)$")
 
 
 @dataclass(frozen=True)
@@ -61,136 +36,184 @@ class Turn:
     role: str
     content: str
     name: str | None = None
+    said_at: float | None = None  # when it was said (epoch seconds, UTC), if known
 
 
-@dataclass(frozen=True)
+def day(when: float | None) -> str | None:
+    """ "8 May 2023": the day a line was said, as summaries and facts write it."""
+    if when is None:
+        return None
+    moment = datetime.fromtimestamp(when, UTC)
+    return f"{moment.day} {moment:%B %Y}"
+
+
+def speaker(turn: Turn) -> str:
+    if turn.role == "tool":
+        return f"tool {turn.name}" if turn.name else "tool"
+    return turn.name or turn.role
+
+
+def budget(folded_tokens: int, *, share: float, floor: int, cap: int) -> int:
+    """The summary's size: a share of the tokens it covers, within a floor and a cap."""
+    return max(floor, min(cap, math.ceil(folded_tokens * share)))
+
+
+@dataclass
 class Candidate:
-    position: int  # order in the conversation; previous-summary lines come first
+    group: int  # the turn (or previous line) it belongs to: one printed line per group
     label: str
+    date: str | None
     sentence: str
-    bonus: float
+    value: float
+    keys: frozenset[str]  # what it tells, for redundancy: content words and names
+    cost: int = field(init=False)
 
-    @property
-    def line(self) -> str:
-        return f"- {self.label}: {self.sentence}"
-
-
-def split_sentences(value: str) -> list[str]:
-    sentences = []
-    for part in _SENTENCE_END.split(value):
-        part = _BULLET.sub("", part).strip()
-        words = part.split()
-        if len(words) < MIN_SENTENCE_WORDS:
-            continue
-        if len(words) > MAX_SENTENCE_WORDS:
-            part = " ".join(words[:MAX_SENTENCE_WORDS]) + " …"
-        sentences.append(part)
-    return sentences
+    def __post_init__(self) -> None:
+        self.cost = text.estimate_tokens(self.sentence) + 1
 
 
-def bonus(sentence: str, role: str) -> float:
-    """How much a sentence reads like a decision or a fact worth keeping (0 to 0.4)."""
-    score = 0.0
-    if _DECISION.search(sentence):
-        score += 0.2
-    elif _AGENDA.search(sentence):
-        score += 0.15
-    if role == "user" and _PERSONAL.search(sentence):
-        score += 0.2
-    if _NUMBER.search(sentence):
-        score += 0.05
-    if any(_NAME.match(word) for word in sentence.split()[1:]):  # a name, not the first word
-        score += 0.05
-    if sentence.rstrip().endswith("?"):
-        score -= 0.1
-    elif role == "user":
-        score += 0.03
-    if role == "tool":
-        score -= 0.05
-    return min(score, 0.4)
+def _candidate(
+    group: int, label: str, date: str | None, sentence: str, value: float, found: informative.Features
+) -> Candidate:
+    return Candidate(group, label, date, sentence, value, found.words | found.names)
 
 
-def candidates(turns: Sequence[Turn], previous: str | None, max_sentences: int) -> list[Candidate]:
-    """Sentences that may be chosen: the previous summary's lines, then what was said (not system)."""
-    found: list[Candidate] = []
-    seen: set[str] = set()
-    earlier: list[tuple[str, str]] = []
+def earlier_lines(previous: str | None, *, local: bool) -> list[tuple[str, str | None, str]]:
+    """(label, day, line text) of a previous summary: our own lines when it was made here,
+    else a host's prose sentence by sentence."""
+    found: list[tuple[str, str | None, str]] = []
+    date: str | None = None
     for line in (previous or "").splitlines():
-        line = _BULLET.sub("", line).strip()
-        match = _LABEL.match(line)
-        if match:  # a line of an earlier local summary: one sentence, with its speaker
-            earlier.append((match.group(0)[:-2], line[match.end() :]))
-        else:  # a host-written summary: prose, taken sentence by sentence
-            earlier += [("summary", sentence) for sentence in split_sentences(line)]
-    for index, (label, sentence) in enumerate(earlier):
-        key = text.normalize(sentence)
-        if key and key not in seen:
-            seen.add(key)
-            found.append(Candidate(index - len(earlier), label, sentence, PREVIOUS_SUMMARY_BONUS))
-    said: list[Candidate] = []
-    for position, turn in enumerate(turns):
+        line = line.strip()
+        if not line:
+            continue
+        header = _HEADER.match(line) if local else None
+        labelled = _LINE.match(line) if local else None
+        if header:
+            date = header.group(1)
+        elif labelled:
+            found.append((labelled.group(1), date, labelled.group(2)))
+        else:
+            found += [("summary", date, sentence) for sentence in informative.split_sentences(line, min_words=3)]
+    return found
+
+
+def candidates(turns: Sequence[Turn], previous: str | None = None, *, previous_local: bool = True) -> list[Candidate]:
+    """Every sentence worth weighing: the previous summary's, then what was said (not system)."""
+    earlier = earlier_lines(previous, local=previous_local)
+    participants = {t.name for t in turns if t.name} | {label for label, _, _ in earlier}
+    pool: list[Candidate] = []
+    seen: set[str] = set()
+    group = 0
+    for label, date, line in earlier:
+        group += 1
+        for sentence in informative.split_sentences(line):
+            found = informative.features(sentence, participants)
+            value = informative.score(found) * EARLIER_BONUS
+            key = text.normalize(sentence)
+            if value >= MIN_VALUE and key not in seen:
+                seen.add(key)
+                pool.append(_candidate(group, label, date, sentence, value, found))
+    asked_by: str | None = None  # who asked the last question still open
+    for turn in turns:
         if turn.role == "system":
             continue
-        label = f"tool {turn.name}" if turn.role == "tool" and turn.name else turn.role
-        for sentence in split_sentences(turn.content):
+        group += 1
+        label, date = speaker(turn), day(turn.said_at)
+        answering = asked_by is not None and asked_by != label
+        asked = False
+        for sentence in informative.split_sentences(turn.content):
+            found = informative.features(sentence, participants)
+            asked = asked or found.question
+            value = informative.score(found, answers_a_question=answering)
             key = text.normalize(sentence)
-            extra = bonus(sentence, turn.role)
-            # Very short sentences are mostly acknowledgements ("Glad it helps."), unless they state something.
-            if not key or key in seen or (len(key.split()) < SHORT_SENTENCE_WORDS and extra < 0.15):
-                continue
-            seen.add(key)
-            said.append(Candidate(position, label, sentence, extra))
-    room = max(0, max_sentences - len(found))
-    if len(said) > room:
-        # Keep every decision- or fact-like sentence first, then an even spread of the rest.
-        strong = [c for c in said if c.bonus >= 0.2][:room]
-        rest = [c for c in said if c.bonus < 0.2]
-        spare = room - len(strong)
-        step = len(rest) / spare if spare > 0 else 0
-        spread = [rest[int(i * step)] for i in range(spare)] if spare > 0 else []
-        said = sorted(strong + spread, key=lambda c: c.position)
-    return found + said
+            if value >= MIN_VALUE and key not in seen:
+                seen.add(key)
+                pool.append(_candidate(group, label, date, sentence, value, found))
+        asked_by = label if asked else None
+    return pool
 
 
-def choose(vectors: Matrix, bonuses: Sequence[float], costs: Sequence[int], budget: int) -> list[int]:
-    """Greedy coverage + bonus − redundancy within a token budget; returns chosen indexes."""
-    count = len(costs)
-    if count == 0:
-        return []
-    similarity = np.clip(vectors @ vectors.T, 0.0, 1.0)
-    covered = np.zeros(count, dtype=np.float32)  # each sentence's similarity to its nearest chosen one
-    closest = np.zeros(count, dtype=np.float32)  # each candidate's similarity to the chosen set
-    extra = np.asarray(bonuses, dtype=np.float32)
-    cost = np.asarray(costs)
-    open_ = np.ones(count, dtype=bool)
-    chosen: list[int] = []
+def choose(pool: Sequence[Candidate], budget: int) -> list[int]:
+    """Greedy by information per token within the budget; returns chosen indexes.
+
+    Lazy: a word already kept only lowers a sentence's worth, so a ratio computed earlier is
+    an upper bound and only the top of the heap is recomputed. (A sentence's cost drops once
+    its turn has a line: its siblings are pushed again then.)"""
+    covered: set[str] = set()
+    opened_groups: set[int] = set()
+    opened_days: set[str] = set()
+    siblings: dict[int, list[int]] = {}
+    for index, candidate in enumerate(pool):
+        siblings.setdefault(candidate.group, []).append(index)
+    chosen: set[int] = set()
     used = 0
-    first_gain = 0.0
-    while True:
-        open_ &= (cost <= budget - used) & (closest < NEAR_DUPLICATE)
-        if not open_.any():
+    step = 0
+
+    def gain(candidate: Candidate) -> float:
+        if not candidate.keys:
+            return candidate.value
+        novel = len(candidate.keys - covered) / len(candidate.keys)
+        return candidate.value * (NOVELTY_FLOOR + (1 - NOVELTY_FLOOR) * novel)
+
+    def cost(candidate: Candidate) -> int:
+        extra = 0 if candidate.group in opened_groups else text.estimate_tokens(f"- {candidate.label}: ")
+        return candidate.cost + extra
+
+    def header(candidate: Candidate) -> int:
+        if candidate.date is None or candidate.date in opened_days:
+            return 0
+        return text.estimate_tokens(f"{candidate.date}:") + 1
+
+    heap = [(-c.value / cost(c), index, step) for index, c in enumerate(pool)]
+    heapq.heapify(heap)
+    while heap:
+        _, index, stamp = heapq.heappop(heap)
+        candidate = pool[index]
+        if index in chosen:
+            continue
+        if stamp != step:  # stale: recompute, and let it compete again
+            heapq.heappush(heap, (-gain(candidate) / cost(candidate), index, step))
+            continue
+        if gain(candidate) < MIN_VALUE * NOVELTY_FLOOR:
             break
-        gain = np.maximum(similarity - covered[:, None], 0.0).sum(axis=0)
-        # Gains are scaled by the first round's best, so they shrink as the conversation gets covered.
-        first_gain = first_gain or float(gain[open_].max()) or 1.0
-        score = COVERAGE_WEIGHT * gain / first_gain + extra - REDUNDANCY_WEIGHT * closest
-        score[~open_] = -np.inf
-        pick = int(np.argmax(score))  # ties go to the earliest sentence
-        if score[pick] < MIN_SCORE:
-            break
-        chosen.append(pick)
-        used += int(cost[pick])
-        open_[pick] = False
-        covered = np.maximum(covered, similarity[:, pick])
-        closest = np.maximum(closest, similarity[pick])
-    return chosen
+        spend = cost(candidate) + header(candidate)
+        if spend > budget - used:
+            continue  # it does not fit; smaller ones may
+        used += spend
+        chosen.add(index)
+        covered |= candidate.keys
+        opened_groups.add(candidate.group)
+        if candidate.date is not None:
+            opened_days.add(candidate.date)
+        step += 1
+        for sibling in siblings[candidate.group]:
+            if sibling not in chosen:
+                heapq.heappush(heap, (-gain(pool[sibling]) / cost(pool[sibling]), sibling, step))
+    return sorted(chosen)
 
 
-async def summarize(
+def render(pool: Sequence[Candidate], chosen: Sequence[int]) -> str:
+    """One line per turn, in the order said, under a line naming the day when it is known."""
+    by_group: dict[int, list[int]] = {}
+    for index in sorted(chosen):
+        by_group.setdefault(pool[index].group, []).append(index)
+    lines: list[str] = []
+    shown: str | None = None
+    for group in sorted(by_group):
+        first = pool[by_group[group][0]]
+        if first.date is not None and first.date != shown:
+            lines.append(f"{first.date}:")
+            shown = first.date
+        lines.append(f"- {first.label}: " + " ".join(pool[i].sentence for i in by_group[group]))
+    return "\n".join(lines)
+
+
+def summarize(
     turns: Sequence[Turn],
-    embedder: Embedder,
     *,
     previous: str | None = None,
+    previous_local: bool = True,
     max_tokens: int = 400,
     max_sentences: int = 2_000,
 ) -> str:
@@ -198,14 +221,10 @@ async def summarize(
 
     Returns "" when there is nothing worth keeping (e.g. only greetings).
     """
-    pool = candidates(turns, previous, max_sentences)
+    pool = candidates(turns, previous, previous_local=previous_local)
+    if len(pool) > max_sentences:  # weigh only the most telling ones, in their order
+        best = sorted(range(len(pool)), key=lambda i: (-pool[i].value, i))[:max_sentences]
+        pool = [pool[i] for i in sorted(best)]
     if not pool:
         return previous.strip() if previous else ""
-    vectors = np.asarray(await embedder.embed([c.sentence for c in pool]), dtype=np.float32)
-    costs = [text.estimate_tokens(c.line) + 1 for c in pool]
-    # Room for the previous summary as it was, plus a compressed share of what is new.
-    kept = sum(cost for c, cost in zip(pool, costs, strict=True) if c.position < 0)
-    fresh = sum(costs) - kept
-    budget = min(max_tokens, max(MIN_BUDGET, kept + int(fresh * COMPRESSION)))
-    picked = choose(vectors, [c.bonus for c in pool], costs, budget)
-    return "\n".join(pool[i].line for i in sorted(picked, key=lambda i: (pool[i].position, i)))
+    return render(pool, choose(pool, max_tokens))

@@ -224,6 +224,7 @@ class MessageRecord(_Record):
     cost_usd: float = Field(0.0, ge=0)
     created_at: float
     compacted: bool = False
+    said_at: float | None = None  # when it was said, if the host gave a time (older exports: none)
 
 
 class SummaryRecord(_Record):

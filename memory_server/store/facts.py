@@ -274,6 +274,16 @@ async def history_of(conn: aiosqlite.Connection, user_id: str, fact_id: int) -> 
     return [row[0] for row in rows]
 
 
+async def from_session(conn: aiosqlite.Connection, user_id: str, session_id: str, category: str) -> list[int]:
+    """Facts of one category remembered from one session (the session may have ended since)."""
+    rows = await _all(
+        conn,
+        "SELECT id FROM facts WHERE user_id = ? AND source_session = ? AND category = ? ORDER BY id",
+        [user_id, session_id, category],
+    )
+    return [row[0] for row in rows]
+
+
 async def erase(conn: aiosqlite.Connection, ids: Sequence[int]) -> None:
     """Physically delete facts with their vectors and full-text rows (secure_delete is on)."""
     if not ids:

@@ -202,10 +202,19 @@ def _m005_private_ids(ctx: SchemaContext) -> list[str]:
     ]
 
 
+def _m006_message_time(ctx: SchemaContext) -> list[str]:
+    return [
+        # When a message was said, if the host knew (a replayed or imported conversation);
+        # NULL: when it was appended (created_at).
+        "ALTER TABLE messages ADD COLUMN said_at REAL",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("001_facts", _m001_facts),
     Migration("002_sessions", _m002_sessions),
     Migration("003_run_state", _m003_run_state),
     Migration("004_audit", _m004_audit),
     Migration("005_private_ids", _m005_private_ids),
+    Migration("006_message_time", _m006_message_time),
 )

@@ -14,7 +14,7 @@ SESSION_COLUMNS = (
     "id, agent_name, created_at, last_active_at, ttl_hours, expires_at, message_count, tokens, cost_usd, "
     "compacted_through_seq, compacted_tokens"
 )
-MESSAGE_COLUMNS = "id, seq, role, name, content, tokens, cost_usd, created_at"
+MESSAGE_COLUMNS = "id, seq, role, name, content, tokens, cost_usd, created_at, said_at"
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class MessageRow:
     tokens: int
     cost_usd: float
     created_at: float
+    said_at: float | None = None  # when it was said, if the host said so
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> MessageRow:
@@ -59,6 +60,7 @@ class NewMessageRow:
     content: str
     tokens: int
     cost_usd: float
+    said_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,8 @@ async def insert_messages(
     for message, message_id in zip(messages, given, strict=True):
         seq += 1
         await conn.execute(
-            "INSERT INTO messages (id, session_id, user_id, seq, role, name, content, tokens, cost_usd, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (id, session_id, user_id, seq, role, name, content, tokens, cost_usd, created_at, "
+            "said_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 message_id,
                 session.id,
@@ -125,6 +127,7 @@ async def insert_messages(
                 message.tokens,
                 message.cost_usd,
                 now,
+                message.said_at,
             ),
         )
     await conn.execute(

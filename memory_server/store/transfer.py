@@ -41,7 +41,18 @@ SESSION_FIELDS = (
     "compacted_through_seq",
     "compacted_tokens",
 )
-MESSAGE_FIELDS = ("session_id", "seq", "role", "name", "content", "tokens", "cost_usd", "created_at", "compacted")
+MESSAGE_FIELDS = (
+    "session_id",
+    "seq",
+    "role",
+    "name",
+    "content",
+    "tokens",
+    "cost_usd",
+    "created_at",
+    "compacted",
+    "said_at",
+)
 SUMMARY_FIELDS = ("session_id", "content", "covers_through_seq", "source", "tokens", "created_at")
 CHECKPOINT_FIELDS = (
     "id",

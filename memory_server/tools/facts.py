@@ -98,6 +98,9 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
         ctx: Context,
         fact_id: FactId | None = None,
         query: Annotated[str | None, Field(description="Erase facts matching this; preview with dry_run")] = None,
+        session_id: Annotated[
+            str | None, Field(max_length=128, description="Erase the facts consolidated from this session")
+        ] = None,
         dry_run: bool = False,
         user_id: UserId | None = None,
     ) -> ForgetResult:
@@ -105,4 +108,4 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
         memory = await memory_of(ctx)
         user = acting_user(ctx, user_id)
         with errors_for_the_model():
-            return await memory.facts.forget(user, fact_id=fact_id, query=query, dry_run=dry_run)
+            return await memory.facts.forget(user, fact_id=fact_id, query=query, session_id=session_id, dry_run=dry_run)

@@ -39,6 +39,7 @@ class MessageIn(BaseModel):
     name: str | None = Field(None, description="Tool name, for role 'tool'")
     tokens: int | None = Field(None, ge=0, description="Tokens of this message; estimated when omitted")
     cost_usd: float | None = Field(None, ge=0, description="What producing it cost, in US dollars")
+    time: str | None = Field(None, max_length=40, description="When it was said (ISO 8601); default now")
 
 
 async def ask_host_model(session_id: str, summary: str | None, keep_recent: int, ctx: Context) -> Sample | None:
@@ -94,7 +95,7 @@ def register(server: MCPServer, *, multi_user: bool = False) -> None:
         with errors_for_the_model():
             return await memory.sessions.append(
                 user,
-                [NewMessage(m.role, m.content, m.name, m.tokens, m.cost_usd) for m in messages],
+                [NewMessage(m.role, m.content, m.name, m.tokens, m.cost_usd, m.time) for m in messages],
                 session_id=session_id,
                 agent_name=agent_name,
                 ttl_hours=ttl_hours,

@@ -141,10 +141,10 @@ async def test_forgetting_by_query_previews_with_dry_run_and_changes_nothing(mem
     assert await table_counts(memory) == (1, 1, 1)
 
 
-async def test_forget_needs_exactly_one_of_id_and_query(memory: Memory) -> None:
-    with pytest.raises(InvalidInputError, match="either fact_id or query"):
+async def test_forget_needs_exactly_one_of_id_query_and_session(memory: Memory) -> None:
+    with pytest.raises(InvalidInputError, match="one of fact_id, query"):
         await memory.facts.forget(USER)
-    with pytest.raises(InvalidInputError, match="either fact_id or query"):
+    with pytest.raises(InvalidInputError, match="one of fact_id, query"):
         await memory.facts.forget(USER, fact_id=1, query="x")
 
 

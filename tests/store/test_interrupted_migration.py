@@ -35,6 +35,11 @@ def tables(settings: Settings) -> set[str]:
     return {row[0] for row in on_disk(settings, "SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
+def schema(settings: Settings) -> set[tuple[str, str]]:
+    """Every table with its definition: a step may add a table or a column."""
+    return {(row[0], row[1]) for row in on_disk(settings, "SELECT name, sql FROM sqlite_master WHERE type = 'table'")}
+
+
 def applied(settings: Settings) -> list[str]:
     return [row[0] for row in on_disk(settings, "SELECT name FROM schema_migrations ORDER BY name")]
 
@@ -93,7 +98,7 @@ async def test_a_server_killed_in_the_middle_of_a_schema_step_leaves_the_step_un
         patch.setattr(database_module, "MIGRATIONS", MIGRATIONS[:-1])
         async with Database.open(settings):
             pass
-    before_the_step = tables(settings)
+    before_the_step = schema(settings)
     child = multiprocessing.get_context("fork").Process(
         target=_migrate_and_die_inside_the_last_step, args=(str(settings.home),)
     )
@@ -101,14 +106,14 @@ async def test_a_server_killed_in_the_middle_of_a_schema_step_leaves_the_step_un
     await asyncio.to_thread(child.join, 60)
     assert child.exitcode == -signal.SIGKILL
 
-    # Before the step, not in between: none of the last step's tables, no record of it.
+    # Before the step, not in between: none of the last step's changes, no record of it.
     assert applied(settings) == ALL_STEPS[:-1]
-    assert tables(settings) == before_the_step
+    assert schema(settings) == before_the_step
     assert on_disk(settings, "PRAGMA integrity_check") == [("ok",)]
 
     async with Database.open(settings) as db:
         assert await db.applied_migrations() == ALL_STEPS
-        assert tables(settings) > before_the_step
+        assert schema(settings) != before_the_step
 
 
 async def test_a_schema_step_that_fails_is_refused_with_a_schema_error_and_leaves_nothing_of_itself(
