@@ -3,14 +3,13 @@ they need. Every query filters by user."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import aiosqlite
 
 from memory_server.store import ids
 from memory_server.store.connection import MAX_ROWID
+from memory_server.store.sql import fetch_all
 
 CHECKPOINT_COLUMNS = "id, thread_id, parent_id, step, label, session_id, size, hash, created_at"
 
@@ -74,11 +73,6 @@ class TotalsRow:
     last_at: float | None
 
 
-async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    async with conn.execute(sql, params) as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
-
-
 # -- checkpoints -------------------------------------------------------------------------
 
 
@@ -109,7 +103,7 @@ async def latest_checkpoints(
     conn: aiosqlite.Connection, user_id: str, thread_id: str, limit: int
 ) -> list[CheckpointRow]:
     """The thread's newest checkpoints, newest first."""
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE user_id = ? AND thread_id = ? ORDER BY id DESC LIMIT ?",
         [user_id, thread_id, limit],
@@ -122,7 +116,7 @@ async def get_checkpoint(
 ) -> CheckpointRow | None:
     if not 0 < checkpoint_id <= MAX_ROWID:  # an id SQLite cannot hold names no checkpoint
         return None
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         f"SELECT {CHECKPOINT_COLUMNS} FROM checkpoints WHERE user_id = ? AND thread_id = ? AND id = ?",
         [user_id, thread_id, checkpoint_id],
@@ -131,7 +125,7 @@ async def get_checkpoint(
 
 
 async def checkpoint_state(conn: aiosqlite.Connection, user_id: str, checkpoint_id: int) -> str | None:
-    rows = await _all(conn, "SELECT state FROM checkpoints WHERE user_id = ? AND id = ?", [user_id, checkpoint_id])
+    rows = await fetch_all(conn, "SELECT state FROM checkpoints WHERE user_id = ? AND id = ?", [user_id, checkpoint_id])
     return rows[0][0] if rows else None
 
 
@@ -147,7 +141,7 @@ async def prune_thread(conn: aiosqlite.Connection, user_id: str, thread_id: str,
 
 async def list_threads(conn: aiosqlite.Connection, user_id: str, limit: int) -> list[ThreadRow]:
     """The user's threads, most recently saved first."""
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "SELECT t.thread_id, t.n, t.latest_id, c.step, t.first_at, t.last_at FROM (SELECT thread_id, "
         "count(*) AS n, max(id) AS latest_id, min(created_at) AS first_at, max(created_at) AS last_at "
@@ -161,7 +155,7 @@ async def list_threads(conn: aiosqlite.Connection, user_id: str, limit: int) -> 
 async def delete_threads_saved_before(conn: aiosqlite.Connection, cutoff: float) -> tuple[int, int]:
     """Physically delete every thread (of any user) whose last checkpoint is older than
     `cutoff`. Returns (threads, checkpoints) deleted."""
-    stale = await _all(
+    stale = await fetch_all(
         conn,
         "SELECT user_id, thread_id FROM checkpoints GROUP BY user_id, thread_id HAVING max(created_at) <= ?",
         [cutoff],
@@ -178,7 +172,7 @@ async def delete_threads_saved_before(conn: aiosqlite.Connection, cutoff: float)
 
 async def live_session_ttl(conn: aiosqlite.Connection, user_id: str, session_id: str, now: float) -> float | None:
     """The session's ttl_hours if it exists for this user and has not expired, else None."""
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "SELECT ttl_hours FROM sessions WHERE id = ? AND user_id = ? AND expires_at > ?",
         [session_id, user_id, now],
@@ -195,7 +189,7 @@ async def touch_session(conn: aiosqlite.Connection, session_id: str, ttl_hours: 
 
 
 async def latest_summary(conn: aiosqlite.Connection, user_id: str, session_id: str, now: float) -> str | None:
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "SELECT m.content FROM summaries m JOIN sessions s ON s.id = m.session_id "
         "WHERE m.session_id = ? AND m.user_id = ? AND s.user_id = ? AND s.expires_at > ? ORDER BY m.id DESC LIMIT 1",
@@ -249,7 +243,7 @@ async def insert_tool_call(
 
 async def tool_calls(conn: aiosqlite.Connection, user_id: str, session_id: str, limit: int) -> list[ToolCallRow]:
     """The session's latest calls, oldest first."""
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "SELECT * FROM (SELECT id, session_id, tool_name, status, input, input_length, input_hash, output, "
         "output_length, output_hash, duration_ms, tokens, cost_usd, created_at FROM tool_calls "
@@ -274,7 +268,7 @@ async def tool_calls(conn: aiosqlite.Connection, user_id: str, session_id: str, 
 
 
 async def totals(conn: aiosqlite.Connection, user_id: str, session_id: str) -> TotalsRow:
-    [row] = await _all(
+    [row] = await fetch_all(
         conn,
         "SELECT count(*), coalesce(sum(status != 'ok'), 0), coalesce(sum(tokens), 0), coalesce(sum(cost_usd), 0.0), "
         "coalesce(sum(duration_ms), 0.0), min(created_at - coalesce(duration_ms, 0) / 1000.0), max(created_at) "
@@ -293,7 +287,7 @@ async def totals(conn: aiosqlite.Connection, user_id: str, session_id: str) -> T
 
 
 async def count_checkpoints(conn: aiosqlite.Connection, user_id: str, thread_id: str) -> int:
-    rows = await _all(
+    rows = await fetch_all(
         conn, "SELECT count(*) FROM checkpoints WHERE user_id = ? AND thread_id = ?", [user_id, thread_id]
     )
     return int(rows[0][0])
