@@ -35,7 +35,8 @@ from memory_server.clock import iso
 from memory_server.errors import InvalidInputError, MemoryServerError, RefusedContentError
 from memory_server.memory import audit, privacy, sealed, text
 from memory_server.memory.checkpoints import canonical_json, checkpoint_write, content_hash
-from memory_server.memory.sessions import SESSION_ID_PATTERN, message_write, session_write, summary_write
+from memory_server.memory.session_rules import SESSION_ID_PATTERN
+from memory_server.memory.sessions import message_write, session_write, summary_write
 from memory_server.memory.tool_calls import keep, tool_call_write
 from memory_server.store import facts as fact_rows
 from memory_server.store import meta as meta_keys

@@ -167,37 +167,6 @@ async def delete_threads_saved_before(conn: aiosqlite.Connection, cutoff: float)
     return len(stale), deleted
 
 
-# -- sessions (the table belongs to the sessions layer; this only checks and touches it) --
-
-
-async def live_session_ttl(conn: aiosqlite.Connection, user_id: str, session_id: str, now: float) -> float | None:
-    """The session's ttl_hours if it exists for this user and has not expired, else None."""
-    rows = await fetch_all(
-        conn,
-        "SELECT ttl_hours FROM sessions WHERE id = ? AND user_id = ? AND expires_at > ?",
-        [session_id, user_id, now],
-    )
-    return float(rows[0][0]) if rows else None
-
-
-async def touch_session(conn: aiosqlite.Connection, session_id: str, ttl_hours: float, now: float) -> None:
-    """Count activity: the inactivity clock of the session starts again."""
-    await conn.execute(
-        "UPDATE sessions SET last_active_at = ?, expires_at = ? WHERE id = ?",
-        (now, now + ttl_hours * 3_600, session_id),
-    )
-
-
-async def latest_summary(conn: aiosqlite.Connection, user_id: str, session_id: str, now: float) -> str | None:
-    rows = await fetch_all(
-        conn,
-        "SELECT m.content FROM summaries m JOIN sessions s ON s.id = m.session_id "
-        "WHERE m.session_id = ? AND m.user_id = ? AND s.user_id = ? AND s.expires_at > ? ORDER BY m.id DESC LIMIT 1",
-        [session_id, user_id, user_id, now],
-    )
-    return rows[0][0] if rows else None
-
-
 # -- tool calls --------------------------------------------------------------------------
 
 

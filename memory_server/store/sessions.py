@@ -82,6 +82,24 @@ async def get_live_session(conn: aiosqlite.Connection, user_id: str, session_id:
     return SessionRow.from_row(rows[0]) if rows else None
 
 
+async def live_session_ttl(conn: aiosqlite.Connection, user_id: str, session_id: str, now: float) -> float | None:
+    """The session's ttl_hours if it exists for this user and has not expired, else None."""
+    rows = await fetch_all(
+        conn,
+        "SELECT ttl_hours FROM sessions WHERE id = ? AND user_id = ? AND expires_at > ?",
+        [session_id, user_id, now],
+    )
+    return float(rows[0][0]) if rows else None
+
+
+async def touch_session(conn: aiosqlite.Connection, session_id: str, ttl_hours: float, now: float) -> None:
+    """Count activity: the inactivity clock of the session starts again."""
+    await conn.execute(
+        "UPDATE sessions SET last_active_at = ?, expires_at = ? WHERE id = ?",
+        (now, now + ttl_hours * 3_600, session_id),
+    )
+
+
 async def insert_session(
     conn: aiosqlite.Connection, *, session_id: str, user_id: str, agent_name: str | None, now: float, ttl_hours: float
 ) -> None:
