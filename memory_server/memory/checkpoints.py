@@ -26,8 +26,8 @@ from memory_server.errors import InvalidInputError, NotFoundError, StoreError
 from memory_server.memory import audit, privacy, text
 from memory_server.memory.session_rules import check_session_id, live_summary, require_live_session
 from memory_server.store import Database
-from memory_server.store import run_state as rows
-from memory_server.store.run_state import CheckpointRow, ThreadRow
+from memory_server.store import checkpoints as rows
+from memory_server.store.checkpoints import CheckpointRow, ThreadRow
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from memory_server.errors import InvalidInputError
 from memory_server.memory import audit, privacy, text
 from memory_server.memory.session_rules import check_session_id, require_live_session, unknown_session
 from memory_server.store import Database
-from memory_server.store import run_state as rows
 from memory_server.store import sessions as session_rows
-from memory_server.store.run_state import StoredText, ToolCallRow, TotalsRow
+from memory_server.store import tool_calls as rows
+from memory_server.store.tool_calls import StoredText, ToolCallRow, TotalsRow
 
 log = logging.getLogger(__name__)
 
