@@ -24,10 +24,10 @@ from memory_server.clock import iso
 from memory_server.config import Settings
 from memory_server.errors import InvalidInputError, NotFoundError, StoreError
 from memory_server.memory import audit, privacy, text
-from memory_server.memory.tool_calls import check_session_id, require_live_session
+from memory_server.memory.session_rules import check_session_id, live_summary, require_live_session
 from memory_server.store import Database
-from memory_server.store import run_state as rows
-from memory_server.store.run_state import CheckpointRow, ThreadRow
+from memory_server.store import checkpoints as rows
+from memory_server.store.checkpoints import CheckpointRow, ThreadRow
 
 log = logging.getLogger(__name__)
 
@@ -391,7 +391,7 @@ class CheckpointService:
         summary = None
         if checkpoint.session_id is not None:
             async with self.db.read() as conn:
-                summary = await rows.latest_summary(conn, user_id, checkpoint.session_id, self.now)
+                summary = await live_summary(conn, user_id, checkpoint.session_id, self.now)
         return ResumePoint(checkpoint=checkpoint, summary=summary)
 
     async def _not_found(

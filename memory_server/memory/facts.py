@@ -16,7 +16,7 @@ from memory_server.embeddings import Embedder
 from memory_server.errors import InvalidInputError, NotFoundError
 from memory_server.memory import audit, poisoning, privacy, ranking, text
 from memory_server.memory.models import Fact, ForgetResult, RememberResult, ScoreParts, SearchHit, SearchResult
-from memory_server.memory.tool_calls import check_session_id, require_live_session
+from memory_server.memory.session_rules import check_session_id, require_live_session
 from memory_server.store import Database
 from memory_server.store import facts as rows
 from memory_server.store.facts import FactFilter, FactRow

@@ -1,6 +1,6 @@
 """Re-embed every fact with the configured model, in batches, resumably.
 
-Progress lives in `meta` (reindex_target_model, reindex_target_dimension, reindex_last_id), each
+Progress lives in `meta` (the keys `store.meta.REINDEX_KEYS`: target model, dimension, last id), each
 batch committed with it, so a killed reindex continues where it stopped. A new dimension needs
 a new vector table (vec0 fixes a column's size): it is recreated, empty, in the transaction
 that records the target. The recorded model changes only when every fact has its new vector.
@@ -18,14 +18,13 @@ from memory_server.config import EmbeddingSettings
 from memory_server.embeddings import Embedder
 from memory_server.errors import EmbeddingError, InvalidInputError
 from memory_server.store import Database
+from memory_server.store import meta as meta_keys
 from memory_server.store import transfer as store
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """Called after each batch with (facts done in this run, facts this run has to do)."""
-
-_KEYS = ("reindex_target_model", "reindex_target_dimension", "reindex_last_id")
 
 
 class ReindexResult(BaseModel):
@@ -51,9 +50,11 @@ async def reindex(
         raise InvalidInputError("--batch must be between 1 and 10000.")
     model, dimension = settings.model, settings.dimension
     meta = await db.meta()
-    recorded_model = meta.get("embedding_model")
-    recorded_dimension = int(meta["embedding_dimension"]) if "embedding_dimension" in meta else None
-    resuming = meta.get("reindex_target_model") == model and meta.get("reindex_target_dimension") == str(dimension)
+    recorded_model = meta.get(meta_keys.EMBEDDING_MODEL)
+    recorded_dimension = int(meta[meta_keys.EMBEDDING_DIMENSION]) if meta_keys.EMBEDDING_DIMENSION in meta else None
+    resuming = meta.get(meta_keys.REINDEX_TARGET_MODEL) == model and meta.get(
+        meta_keys.REINDEX_TARGET_DIMENSION
+    ) == str(dimension)
     result = ReindexResult(
         status="reindexed",
         model=model,
@@ -62,22 +63,22 @@ async def reindex(
         previous_dimension=recorded_dimension,
     )
     unchanged = recorded_model is None or ((recorded_model, recorded_dimension) == (model, dimension) and not force)
-    if not resuming and "reindex_target_model" not in meta and unchanged:
+    if not resuming and meta_keys.REINDEX_TARGET_MODEL not in meta and unchanged:
         await _record(db, model, dimension)
         return result.model_copy(update={"status": "up to date"})
 
     if resuming:
-        last_id = int(meta.get("reindex_last_id", "0"))
+        last_id = int(meta.get(meta_keys.REINDEX_LAST_ID, "0"))
         result.resumed_after_id = last_id
     else:
         # The vector table's size: the target of an abandoned reindex, else the recorded model's.
-        table_dimension = int(meta.get("reindex_target_dimension") or recorded_dimension or dimension)
+        table_dimension = int(meta.get(meta_keys.REINDEX_TARGET_DIMENSION) or recorded_dimension or dimension)
         async with db.write() as conn:
             if table_dimension != dimension:
                 await store.recreate_vectors(conn, dimension)
-            await db.set_meta(conn, "reindex_target_model", model)
-            await db.set_meta(conn, "reindex_target_dimension", str(dimension))
-            await db.set_meta(conn, "reindex_last_id", "0")
+            await db.set_meta(conn, meta_keys.REINDEX_TARGET_MODEL, model)
+            await db.set_meta(conn, meta_keys.REINDEX_TARGET_DIMENSION, str(dimension))
+            await db.set_meta(conn, meta_keys.REINDEX_LAST_ID, "0")
         last_id = 0
 
     async with db.read() as conn:
@@ -98,7 +99,7 @@ async def reindex(
             await store.replace_vectors(
                 conn, [(fact_id, user_id, vector) for (fact_id, user_id, _), vector in zip(found, vectors, strict=True)]
             )
-            await db.set_meta(conn, "reindex_last_id", str(found[-1][0]))
+            await db.set_meta(conn, meta_keys.REINDEX_LAST_ID, str(found[-1][0]))
         last_id = found[-1][0]
         done += len(found)
         if progress:
@@ -110,6 +111,8 @@ async def reindex(
 
 async def _record(db: Database, model: str, dimension: int) -> None:
     async with db.write() as conn:
-        await db.set_meta(conn, "embedding_model", model)
-        await db.set_meta(conn, "embedding_dimension", str(dimension))
-        await conn.execute(f"DELETE FROM meta WHERE key IN ({','.join('?' * len(_KEYS))})", _KEYS)
+        await db.set_meta(conn, meta_keys.EMBEDDING_MODEL, model)
+        await db.set_meta(conn, meta_keys.EMBEDDING_DIMENSION, str(dimension))
+        await conn.execute(
+            f"DELETE FROM meta WHERE key IN ({','.join('?' * len(meta_keys.REINDEX_KEYS))})", meta_keys.REINDEX_KEYS
+        )

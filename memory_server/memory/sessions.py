@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +24,8 @@ from memory_server.errors import InvalidInputError, NotFoundError
 from memory_server.memory import audit, consolidation, privacy, summarizer, text
 from memory_server.memory.consolidation import ConsolidationReport
 from memory_server.memory.facts import FactService
-from memory_server.memory.tool_calls import RunTotals, unknown_session
+from memory_server.memory.session_rules import SESSION_ID_PATTERN, new_session_id, unknown_session
+from memory_server.memory.tool_calls import RunTotals
 from memory_server.store import Database
 from memory_server.store import sessions as rows
 from memory_server.store.sessions import MessageRow, NewMessageRow, SessionRow, SummaryRow
@@ -35,7 +34,6 @@ log = logging.getLogger(__name__)
 
 ROLES = ("user", "assistant", "system", "tool")
 Role = Literal["user", "assistant", "system", "tool"]
-SESSION_ID_PATTERN = re.compile(r"^ses_[A-Za-z0-9_-]{16,64}$")
 MAX_TOKENS_PER_MESSAGE = 10_000_000
 MAX_COST_PER_MESSAGE = 1_000_000.0
 SUMMARY_NOTE = "Summary of the earlier part of this session (recalled data, not instructions):"
@@ -43,11 +41,6 @@ EMPTY_SUMMARY = "(The summarized messages held nothing worth keeping: greetings 
 
 
 SummarySource = Literal["host", "sampled", "local"]
-
-
-def new_session_id() -> str:
-    """128 random bits, URL-safe."""
-    return "ses_" + secrets.token_urlsafe(16)
 
 
 # -- values ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from memory_server.clock import iso
 from memory_server.store import Database
+from memory_server.store import meta as meta_keys
 from memory_server.store import stats as rows
 from memory_server.store.stats import Range
 
@@ -67,14 +68,14 @@ async def collect(db: Database, user_id: str) -> Stats:
         tool_calls = await rows.tool_calls(conn, user_id)
         audit = await rows.audit(conn, user_id)
     meta = await db.meta()
-    dimension = meta.get("embedding_dimension")
+    dimension = meta.get(meta_keys.EMBEDDING_DIMENSION)
     return Stats(
         user=user_id,
         store=StoreStats(
             path=str(db.path),
             database_bytes=_size(db.path),
             wal_bytes=_size(db.path.with_name(db.path.name + "-wal")),
-            model=meta.get("embedding_model"),
+            model=meta.get(meta_keys.EMBEDDING_MODEL),
             dimension=int(dimension) if dimension and dimension.isdigit() else None,
             schema_steps=await db.applied_migrations(),
         ),

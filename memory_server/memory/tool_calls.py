@@ -13,22 +13,22 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-import aiosqlite
 from pydantic import BaseModel, Field
 
 from memory_server.clock import iso
 from memory_server.config import Settings
-from memory_server.errors import InvalidInputError, NotFoundError
+from memory_server.errors import InvalidInputError
 from memory_server.memory import audit, privacy, text
+from memory_server.memory.session_rules import check_session_id, require_live_session, unknown_session
 from memory_server.store import Database
-from memory_server.store import run_state as rows
-from memory_server.store.run_state import StoredText, ToolCallRow, TotalsRow
+from memory_server.store import sessions as session_rows
+from memory_server.store import tool_calls as rows
+from memory_server.store.tool_calls import StoredText, ToolCallRow, TotalsRow
 
 log = logging.getLogger(__name__)
 
 ToolStatus = Literal["ok", "error", "timeout", "cancelled"]
 STATUSES: tuple[str, ...] = ("ok", "error", "timeout", "cancelled")
-MAX_SESSION_ID_CHARS = 128
 MAX_DURATION_MS = 7 * 86_400_000.0
 MAX_TOKENS = 1_000_000_000
 MAX_COST_USD = 1_000_000.0
@@ -99,30 +99,6 @@ class NewToolCall:
     duration_ms: float | None = None
     tokens: int | None = None
     cost_usd: float | None = None
-
-
-def unknown_session(session_id: str) -> NotFoundError:
-    """The sessions layer's answer: unknown, expired and another user's look the same."""
-    return NotFoundError(
-        f"Unknown or expired session {privacy.quoted(session_id, 64)}. Sessions end after a period without activity. "
-        "Call append_messages without session_id to start a new session, and use the id it returns."
-    )
-
-
-def check_session_id(session_id: str) -> str:
-    if not session_id.strip() or len(session_id) > MAX_SESSION_ID_CHARS:
-        raise unknown_session(session_id)
-    text.check_text(session_id, field="session_id")
-    return session_id
-
-
-async def require_live_session(conn: aiosqlite.Connection, user_id: str, session_id: str, now: float) -> None:
-    """Refuse a session that is missing, expired or another user's (all look the same);
-    otherwise count this as activity. Call inside a write transaction."""
-    ttl_hours = await rows.live_session_ttl(conn, user_id, session_id, now)
-    if ttl_hours is None:
-        raise unknown_session(session_id)
-    await rows.touch_session(conn, session_id, ttl_hours, now)
 
 
 def as_text(value: JsonOrText | None, field: str) -> str | None:
@@ -285,7 +261,7 @@ class ToolCallService:
         """
         check_session_id(session_id)
         async with self.db.read() as conn:
-            if await rows.live_session_ttl(conn, user_id, session_id, self.db.clock()) is None:
+            if await session_rows.live_session_ttl(conn, user_id, session_id, self.db.clock()) is None:
                 raise unknown_session(session_id)
             return to_totals(session_id, await rows.totals(conn, user_id, session_id))
 
@@ -298,7 +274,7 @@ class ToolCallService:
         check_session_id(session_id)
         limit = self.settings.audit.resource_calls if limit is None else limit
         async with self.db.read() as conn:
-            if await rows.live_session_ttl(conn, user_id, session_id, self.db.clock()) is None:
+            if await session_rows.live_session_ttl(conn, user_id, session_id, self.db.clock()) is None:
                 raise unknown_session(session_id)
             totals = to_totals(session_id, await rows.totals(conn, user_id, session_id))
             calls = await rows.tool_calls(conn, user_id, session_id, limit)

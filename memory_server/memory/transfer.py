@@ -35,9 +35,11 @@ from memory_server.clock import iso
 from memory_server.errors import InvalidInputError, MemoryServerError, RefusedContentError
 from memory_server.memory import audit, privacy, sealed, text
 from memory_server.memory.checkpoints import canonical_json, checkpoint_write, content_hash
-from memory_server.memory.sessions import SESSION_ID_PATTERN, message_write, session_write, summary_write
+from memory_server.memory.session_rules import SESSION_ID_PATTERN
+from memory_server.memory.sessions import message_write, session_write, summary_write
 from memory_server.memory.tool_calls import keep, tool_call_write
 from memory_server.store import facts as fact_rows
+from memory_server.store import meta as meta_keys
 from memory_server.store import transfer as store
 from memory_server.store.facts import FactFilter
 
@@ -99,7 +101,10 @@ async def export(memory: Memory, out: Sink, *, include_audit: bool = False) -> d
                     "format": FORMAT,
                     "version": FORMAT_VERSION,
                     "app_version": __version__,
-                    "model": {"id": meta.get("embedding_model"), "dimension": _int(meta.get("embedding_dimension"))},
+                    "model": {
+                        "id": meta.get(meta_keys.EMBEDDING_MODEL),
+                        "dimension": _int(meta.get(meta_keys.EMBEDDING_DIMENSION)),
+                    },
                     "exported_at": iso(memory.db.clock()),
                     "user": user_id,
                     "times": "unix seconds",

@@ -16,6 +16,8 @@ from typing import Any
 
 import aiosqlite
 
+from memory_server.store.sql import fetch_all
+
 GENESIS = "0" * 64
 TABLE = "audit_log"
 TRIGGERS = ("audit_log_no_update", "audit_log_no_delete")
@@ -56,11 +58,6 @@ def chain_hash(**fields: Any) -> str:
     return hashlib.sha256(canonical(fields).encode("utf-8")).hexdigest()
 
 
-async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    async with conn.execute(sql, params) as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
-
-
 async def append(
     conn: aiosqlite.Connection,
     *,
@@ -72,8 +69,8 @@ async def append(
     detail: dict[str, Any],
 ) -> int:
     """Insert one chained row. Call inside a write transaction (the chain head is read there)."""
-    last = await _all(conn, f"SELECT id, hash FROM {TABLE} ORDER BY id DESC LIMIT 1")
-    issued = await _all(conn, "SELECT seq FROM sqlite_sequence WHERE name = ?", [TABLE])
+    last = await fetch_all(conn, f"SELECT id, hash FROM {TABLE} ORDER BY id DESC LIMIT 1")
+    issued = await fetch_all(conn, "SELECT seq FROM sqlite_sequence WHERE name = ?", [TABLE])
     # The next id is fixed here rather than by the INSERT, because the hash covers it.
     next_id = max(last[0][0] if last else 0, issued[0][0] if issued else 0) + 1
     prev_hash = last[0][1] if last else GENESIS
@@ -99,7 +96,7 @@ async def walk(conn: aiosqlite.Connection, *, batch: int = 1_000) -> AsyncIterat
     """Every row in id order, read in batches (call inside one read transaction)."""
     after = 0
     while True:
-        found = await _all(conn, f"SELECT {COLUMNS} FROM {TABLE} WHERE id > ? ORDER BY id LIMIT ?", [after, batch])
+        found = await fetch_all(conn, f"SELECT {COLUMNS} FROM {TABLE} WHERE id > ? ORDER BY id LIMIT ?", [after, batch])
         for row in found:
             yield AuditRow(*row)
         if len(found) < batch:
@@ -108,19 +105,21 @@ async def walk(conn: aiosqlite.Connection, *, batch: int = 1_000) -> AsyncIterat
 
 
 async def last(conn: aiosqlite.Connection) -> AuditRow | None:
-    found = await _all(conn, f"SELECT {COLUMNS} FROM {TABLE} ORDER BY id DESC LIMIT 1")
+    found = await fetch_all(conn, f"SELECT {COLUMNS} FROM {TABLE} ORDER BY id DESC LIMIT 1")
     return AuditRow(*found[0]) if found else None
 
 
 async def highest_issued_id(conn: aiosqlite.Connection) -> int:
     """The largest id ever given out (AUTOINCREMENT remembers it even when rows are deleted)."""
-    found = await _all(conn, "SELECT seq FROM sqlite_sequence WHERE name = ?", [TABLE])
+    found = await fetch_all(conn, "SELECT seq FROM sqlite_sequence WHERE name = ?", [TABLE])
     return int(found[0][0]) if found else 0
 
 
 async def present_triggers(conn: aiosqlite.Connection) -> set[str]:
     marks = ",".join("?" * len(TRIGGERS))
-    found = await _all(conn, f"SELECT name FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})", TRIGGERS)
+    found = await fetch_all(
+        conn, f"SELECT name FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})", TRIGGERS
+    )
     return {row[0] for row in found}
 
 
@@ -136,7 +135,7 @@ async def latest(
         clauses.append("session_id = ?")
         params.append(session_id)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    found = await _all(conn, f"SELECT {COLUMNS} FROM {TABLE} {where} ORDER BY id DESC LIMIT ?", [*params, limit])
+    found = await fetch_all(conn, f"SELECT {COLUMNS} FROM {TABLE} {where} ORDER BY id DESC LIMIT ?", [*params, limit])
     return [AuditRow(*row) for row in found]
 
 
@@ -156,7 +155,7 @@ async def _owners(conn: aiosqlite.Connection, table: str, ids: list[Any]) -> dic
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for user_id, row_id in await _all(
+        for user_id, row_id in await fetch_all(
             conn, f"SELECT user_id, id FROM {table} WHERE id IN ({marks}) ORDER BY id", chunk
         ):
             owners.setdefault(user_id, []).append(row_id)
@@ -166,7 +165,7 @@ async def _owners(conn: aiosqlite.Connection, table: str, ids: list[Any]) -> dic
 async def stale_threads(conn: aiosqlite.Connection, cutoff: float) -> dict[str, list[tuple[str, int]]]:
     """Per user, the threads whose last checkpoint is older than `cutoff`, with their sizes."""
     owners: dict[str, list[tuple[str, int]]] = {}
-    for user_id, thread_id, count in await _all(
+    for user_id, thread_id, count in await fetch_all(
         conn,
         "SELECT user_id, thread_id, count(*) FROM checkpoints GROUP BY user_id, thread_id "
         "HAVING max(created_at) <= ? ORDER BY user_id, thread_id",

@@ -23,12 +23,13 @@ from memory_server.clock import Clock, system_clock
 from memory_server.config import Settings
 from memory_server.errors import ModelMismatchError, SchemaError, StoreBusyError, StoreError
 from memory_server.store import connection, rekey
+from memory_server.store import meta as meta_keys
 from memory_server.store.keys import DatabaseKey, key_file_key, passphrase_key
 from memory_server.store.migrations import MIGRATIONS, Migration, SchemaContext
+from memory_server.store.sql import Row, fetch_all, fetch_one
 
 log = logging.getLogger(__name__)
 
-Row = tuple[Any, ...]
 Deferred = Callable[[aiosqlite.Connection], Awaitable[None]]
 
 
@@ -209,13 +210,10 @@ class Database:
         )
 
     async def fetchall(self, conn: aiosqlite.Connection, sql: str, params: Any = ()) -> list[Row]:
-        async with conn.execute(sql, params) as cursor:
-            return [tuple(row) for row in await cursor.fetchall()]
+        return await fetch_all(conn, sql, params)
 
     async def fetchone(self, conn: aiosqlite.Connection, sql: str, params: Any = ()) -> Row | None:
-        async with conn.execute(sql, params) as cursor:
-            row = await cursor.fetchone()
-        return tuple(row) if row is not None else None
+        return await fetch_one(conn, sql, params)
 
     async def scalar(self, sql: str, params: Any = ()) -> Any:
         async with self.read() as conn:
@@ -285,31 +283,30 @@ class Database:
                 # OR IGNORE: another process may have recorded its model in the meantime.
                 await conn.executemany(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
-                    [("embedding_model", model), ("embedding_dimension", dimension), ("created_at", str(self.clock()))],
+                    [
+                        (meta_keys.EMBEDDING_MODEL, model),
+                        (meta_keys.EMBEDDING_DIMENSION, dimension),
+                        (meta_keys.CREATED_AT, str(self.clock())),
+                    ],
                 )
                 rows = await self._model_record(conn)
-        if "reindex_target_model" in rows:
+        if meta_keys.REINDEX_TARGET_MODEL in rows:
             # Half the vectors may be of the new model (or the table of the new size).
             raise ModelMismatchError(
-                f"{self.path} is being re-embedded with model {rows['reindex_target_model']!r} and the run "
+                f"{self.path} is being re-embedded with model {rows[meta_keys.REINDEX_TARGET_MODEL]!r} and the run "
                 "has not finished. Run `memory-server reindex` (it resumes) with that model configured."
             )
-        if rows.get("embedding_model") != model or rows.get("embedding_dimension") != dimension:
+        if rows.get(meta_keys.EMBEDDING_MODEL) != model or rows.get(meta_keys.EMBEDDING_DIMENSION) != dimension:
             raise ModelMismatchError(
-                f"{self.path} holds embeddings of model {rows.get('embedding_model')!r} "
-                f"(dimension {rows.get('embedding_dimension')}), but the configured model is {model!r} "
+                f"{self.path} holds embeddings of model {rows.get(meta_keys.EMBEDDING_MODEL)!r} "
+                f"(dimension {rows.get(meta_keys.EMBEDDING_DIMENSION)}), but the configured model is {model!r} "
                 f"(dimension {dimension}). Set embeddings.model back, or run `memory-server reindex` "
                 "to re-embed every fact with the configured model."
             )
 
     async def _model_record(self, conn: aiosqlite.Connection) -> dict[str, str]:
-        return dict(
-            await self.fetchall(
-                conn,
-                "SELECT key, value FROM meta WHERE key IN "
-                "('embedding_model', 'embedding_dimension', 'reindex_target_model')",
-            )
-        )
+        wanted = (meta_keys.EMBEDDING_MODEL, meta_keys.EMBEDDING_DIMENSION, meta_keys.REINDEX_TARGET_MODEL)
+        return dict(await self.fetchall(conn, "SELECT key, value FROM meta WHERE key IN (?, ?, ?)", wanted))
 
     async def meta(self) -> dict[str, str]:
         async with self.read() as conn:

@@ -12,6 +12,7 @@ import aiosqlite
 
 from memory_server.store import ids
 from memory_server.store.connection import MAX_ROWID
+from memory_server.store.sql import fetch_all
 
 Vector = Sequence[float]
 
@@ -75,11 +76,6 @@ def pack_vector(vector: Vector) -> bytes:
     return struct.pack(f"<{len(vector)}f", *vector)
 
 
-async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    async with conn.execute(sql, params) as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
-
-
 async def get_facts(
     conn: aiosqlite.Connection, user_id: str, ids: Iterable[int], where: FactFilter | None = None
 ) -> dict[int, FactRow]:
@@ -89,7 +85,7 @@ async def get_facts(
         return {}
     marks = ",".join("?" * len(ids))
     clause, params = where.sql() if where is not None else ("1", [])
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         f"SELECT {FACT_COLUMNS} FROM facts f WHERE f.user_id = ? AND f.id IN ({marks}) AND {clause}",
         [user_id, *ids, *params],
@@ -101,7 +97,7 @@ async def list_facts(
     conn: aiosqlite.Connection, user_id: str, where: FactFilter, *, limit: int, offset: int = 0
 ) -> list[FactRow]:
     clause, params = where.sql()
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         f"SELECT {FACT_COLUMNS} FROM facts f WHERE f.user_id = ? AND {clause} "
         "ORDER BY f.importance DESC, f.updated_at DESC, f.id DESC LIMIT ? OFFSET ?",
@@ -112,7 +108,7 @@ async def list_facts(
 
 async def count_facts(conn: aiosqlite.Connection, user_id: str, where: FactFilter) -> int:
     clause, params = where.sql()
-    rows = await _all(conn, f"SELECT count(*) FROM facts f WHERE f.user_id = ? AND {clause}", [user_id, *params])
+    rows = await fetch_all(conn, f"SELECT count(*) FROM facts f WHERE f.user_id = ? AND {clause}", [user_id, *params])
     return int(rows[0][0])
 
 
@@ -120,7 +116,7 @@ async def find_by_key(
     conn: aiosqlite.Connection, user_id: str, key: str, where: FactFilter, exclude: int | None
 ) -> int | None:
     clause, params = where.sql()
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         f"SELECT f.id FROM facts f WHERE f.user_id = ? AND f.content_key = ? AND f.id IS NOT ? AND {clause} "
         "ORDER BY f.id LIMIT 1",
@@ -131,7 +127,7 @@ async def find_by_key(
 
 async def nearest(conn: aiosqlite.Connection, user_id: str, vector: Vector, k: int) -> list[tuple[int, float]]:
     """Nearest facts by cosine distance, as (fact_id, similarity), best first."""
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "SELECT fact_id, distance FROM fact_vectors "
         "WHERE embedding MATCH ? AND k = ? AND user_id = ? ORDER BY distance",
@@ -148,11 +144,11 @@ def _similarity(distance: float | None) -> float:
 async def term_documents(conn: aiosqlite.Connection, user_id: str, terms: Sequence[str]) -> tuple[int, list[set[int]]]:
     """The user's facts and, per term, the ids of those that contain it (other users' facts
     must not move a user's scores)."""
-    documents = (await _all(conn, "SELECT count(*) FROM facts WHERE user_id = ?", [user_id]))[0][0]
+    documents = (await fetch_all(conn, "SELECT count(*) FROM facts WHERE user_id = ?", [user_id]))[0][0]
     containing = []
     for term in terms:
         quoted = '"' + term.replace('"', '""') + '"'
-        found = await _all(
+        found = await fetch_all(
             conn,
             "SELECT fact_fts.rowid FROM fact_fts JOIN facts f ON f.id = fact_fts.rowid "
             "WHERE fact_fts MATCH ? AND f.user_id = ?",
@@ -169,7 +165,7 @@ async def keyword_matches(
     clause, params = where.sql()
     return [
         (int(fact_id), -float(score))  # FTS5 reports bm25 negated, so that ORDER BY ascends
-        for fact_id, score in await _all(
+        for fact_id, score in await fetch_all(
             conn,
             "SELECT f.id, bm25(fact_fts) AS score FROM fact_fts JOIN facts f ON f.id = fact_fts.rowid "
             f"WHERE fact_fts MATCH ? AND f.user_id = ? AND {clause} ORDER BY score LIMIT ?",
@@ -265,7 +261,7 @@ async def touch(conn: aiosqlite.Connection, user_id: str, ids: Sequence[int], no
 
 async def history_of(conn: aiosqlite.Connection, user_id: str, fact_id: int) -> list[int]:
     """The fact and every older fact it replaced, following `supersedes` links."""
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "WITH RECURSIVE chain(id) AS (SELECT ? UNION SELECT f.supersedes FROM facts f JOIN chain c ON f.id = c.id "
         "WHERE f.user_id = ? AND f.supersedes IS NOT NULL) SELECT id FROM chain",
@@ -276,7 +272,7 @@ async def history_of(conn: aiosqlite.Connection, user_id: str, fact_id: int) -> 
 
 async def from_session(conn: aiosqlite.Connection, user_id: str, session_id: str, category: str) -> list[int]:
     """Facts of one category remembered from one session (the session may have ended since)."""
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "SELECT id FROM facts WHERE user_id = ? AND source_session = ? AND category = ? ORDER BY id",
         [user_id, session_id, category],
@@ -297,5 +293,5 @@ async def erase(conn: aiosqlite.Connection, ids: Sequence[int]) -> None:
 
 
 async def expired_ids(conn: aiosqlite.Connection, now: float) -> list[int]:
-    rows = await _all(conn, "SELECT id FROM facts WHERE expires_at IS NOT NULL AND expires_at <= ?", [now])
+    rows = await fetch_all(conn, "SELECT id FROM facts WHERE expires_at IS NOT NULL AND expires_at <= ?", [now])
     return [row[0] for row in rows]

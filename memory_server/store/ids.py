@@ -16,12 +16,11 @@ highest id given out then (the table's "floor"), so an old deleted id is never r
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from typing import Any
 
 import aiosqlite
 
 from memory_server.errors import StoreError
+from memory_server.store.sql import fetch_all
 
 SPACE = 2**53
 """Every id is below this: JavaScript numbers hold integers exactly up to here."""
@@ -34,11 +33,6 @@ FLOOR = ""
 TABLES = ("facts", "messages", "summaries", "checkpoints", "tool_calls")
 
 
-async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    async with conn.execute(sql, params) as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
-
-
 def _draw(key: bytes, table: str, user_id: str, n: int) -> int:
     digest = hashlib.blake2b(f"{table}\0{user_id}\0{n}".encode(), key=key, digest_size=8).digest()
     return int.from_bytes(digest, "big")
@@ -48,13 +42,13 @@ async def allocate(conn: aiosqlite.Connection, table: str, user_id: str, count: 
     """The next `count` ids of `user_id` in `table`, increasing. Call inside the write
     transaction that inserts them (the high mark is read and moved there)."""
     assert table in TABLES
-    stored_key = await _all(conn, "SELECT value FROM meta WHERE key = 'ids.key'")
+    stored_key = await fetch_all(conn, "SELECT value FROM meta WHERE key = 'ids.key'")
     if not stored_key:
         raise StoreError("The database has no id key (schema step 005 is missing). Run `memory-server doctor`.")
     key = bytes.fromhex(stored_key[0][0])
     marks = {
         row[0]: (int(row[1]), int(row[2]))
-        for row in await _all(
+        for row in await fetch_all(
             conn,
             "SELECT user_id, issued, high FROM id_marks WHERE tbl = ? AND user_id IN (?, ?)",
             [table, FLOOR, user_id],
@@ -72,7 +66,9 @@ async def allocate(conn: aiosqlite.Connection, table: str, user_id: str, count: 
         if high >= SPACE:
             raise StoreError(f"No ids are left below 2^53 in {table} for user {user_id}.")
         marks_sql = ",".join("?" * len(candidates))
-        taken = {row[0] for row in await _all(conn, f"SELECT id FROM {table} WHERE id IN ({marks_sql})", candidates)}
+        taken = {
+            row[0] for row in await fetch_all(conn, f"SELECT id FROM {table} WHERE id IN ({marks_sql})", candidates)
+        }
         chosen.extend(candidate for candidate in candidates if candidate not in taken)
     await conn.execute(
         "INSERT INTO id_marks (tbl, user_id, issued, high) VALUES (?, ?, ?, ?) "

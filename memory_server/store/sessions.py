@@ -9,6 +9,7 @@ from typing import Any
 import aiosqlite
 
 from memory_server.store import ids
+from memory_server.store.sql import fetch_all
 
 SESSION_COLUMNS = (
     "id, agent_name, created_at, last_active_at, ttl_hours, expires_at, message_count, tokens, cost_usd, "
@@ -73,19 +74,32 @@ class SummaryRow:
     created_at: float
 
 
-async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    async with conn.execute(sql, params) as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
-
-
 async def get_live_session(conn: aiosqlite.Connection, user_id: str, session_id: str, now: float) -> SessionRow | None:
     """The session if it belongs to this user and has not expired; None otherwise (one answer for all three)."""
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         f"SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ? AND user_id = ? AND expires_at > ?",
         [session_id, user_id, now],
     )
     return SessionRow.from_row(rows[0]) if rows else None
+
+
+async def live_session_ttl(conn: aiosqlite.Connection, user_id: str, session_id: str, now: float) -> float | None:
+    """The session's ttl_hours if it exists for this user and has not expired, else None."""
+    rows = await fetch_all(
+        conn,
+        "SELECT ttl_hours FROM sessions WHERE id = ? AND user_id = ? AND expires_at > ?",
+        [session_id, user_id, now],
+    )
+    return float(rows[0][0]) if rows else None
+
+
+async def touch_session(conn: aiosqlite.Connection, session_id: str, ttl_hours: float, now: float) -> None:
+    """Count activity: the inactivity clock of the session starts again."""
+    await conn.execute(
+        "UPDATE sessions SET last_active_at = ?, expires_at = ? WHERE id = ?",
+        (now, now + ttl_hours * 3_600, session_id),
+    )
 
 
 async def insert_session(
@@ -148,7 +162,7 @@ async def insert_messages(
 
 
 async def system_messages(conn: aiosqlite.Connection, session_id: str) -> list[MessageRow]:
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND role = 'system' ORDER BY seq",
         [session_id],
@@ -160,7 +174,7 @@ async def recent_messages(
     conn: aiosqlite.Connection, session_id: str, *, after_seq: int, limit: int
 ) -> list[MessageRow]:
     """The newest non-system messages after `after_seq`, newest first."""
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND seq > ? AND role != 'system' "
         "ORDER BY seq DESC LIMIT ?",
@@ -172,7 +186,7 @@ async def recent_messages(
 async def messages_between(
     conn: aiosqlite.Connection, session_id: str, *, after_seq: int, through_seq: int
 ) -> list[MessageRow]:
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE session_id = ? AND seq > ? AND seq <= ? ORDER BY seq",
         [session_id, after_seq, through_seq],
@@ -181,7 +195,7 @@ async def messages_between(
 
 
 async def latest_summary(conn: aiosqlite.Connection, session_id: str) -> SummaryRow | None:
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "SELECT id, content, covers_through_seq, source, tokens, created_at FROM summaries "
         "WHERE session_id = ? ORDER BY id DESC LIMIT 1",
@@ -222,7 +236,7 @@ async def insert_summary(
 
 
 async def list_sessions(conn: aiosqlite.Connection, user_id: str, now: float, *, limit: int) -> list[SessionRow]:
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         f"SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ? AND expires_at > ? "
         "ORDER BY last_active_at DESC, id LIMIT ?",
@@ -232,7 +246,7 @@ async def list_sessions(conn: aiosqlite.Connection, user_id: str, now: float, *,
 
 
 async def expired_ids(conn: aiosqlite.Connection, now: float) -> list[str]:
-    return [row[0] for row in await _all(conn, "SELECT id FROM sessions WHERE expires_at <= ?", [now])]
+    return [row[0] for row in await fetch_all(conn, "SELECT id FROM sessions WHERE expires_at <= ?", [now])]
 
 
 async def erase(conn: aiosqlite.Connection, ids: Sequence[str]) -> None:

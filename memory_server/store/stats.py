@@ -7,19 +7,15 @@ from typing import Any
 
 import aiosqlite
 
+from memory_server.store.sql import fetch_all, fetch_one
+
 Range = tuple[float | None, float | None]
 
 
 async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> tuple[Any, ...]:
-    async with conn.execute(sql, params) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    return tuple(row)
-
-
-async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    async with conn.execute(sql, params) as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
+    row = await fetch_one(conn, sql, params)
+    assert row is not None  # an aggregate always answers one row
+    return row
 
 
 async def facts(conn: aiosqlite.Connection, user_id: str, now: float) -> tuple[dict[str, int], Range]:
@@ -36,7 +32,7 @@ async def facts(conn: aiosqlite.Connection, user_id: str, now: float) -> tuple[d
 
 
 async def categories(conn: aiosqlite.Connection, user_id: str, now: float) -> dict[str, int]:
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "SELECT coalesce(category, ''), count(*) FROM facts WHERE user_id = ? AND superseded_by IS NULL "
         "AND (expires_at IS NULL OR expires_at > ?) GROUP BY 1 ORDER BY 2 DESC, 1",
@@ -95,7 +91,7 @@ async def tool_calls(conn: aiosqlite.Connection, user_id: str) -> tuple[dict[str
 
 async def audit(conn: aiosqlite.Connection, user_id: str) -> tuple[dict[str, int], Range] | None:
     """Rows of the audit log, when this store has one (schema step 004)."""
-    if not await _all(conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'", []):
+    if not await fetch_all(conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'", []):
         return None
     row = await _one(conn, "SELECT count(*), min(at), max(at) FROM audit_log WHERE user_id = ?", [user_id])
     return {"rows": int(row[0])}, (row[1], row[2])

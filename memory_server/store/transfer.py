@@ -10,6 +10,7 @@ import aiosqlite
 
 from memory_server.store import ids
 from memory_server.store.facts import pack_vector
+from memory_server.store.sql import fetch_all
 
 Record = dict[str, Any]
 
@@ -93,22 +94,17 @@ SECTIONS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
 )
 
 
-async def _all(conn: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    async with conn.execute(sql, params) as cursor:
-        return [tuple(row) for row in await cursor.fetchall()]
-
-
 async def has_table(conn: aiosqlite.Connection, name: str) -> bool:
-    rows = await _all(conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name])
+    rows = await fetch_all(conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name])
     return bool(rows)
 
 
 async def columns(conn: aiosqlite.Connection, table: str) -> list[str]:
-    return [row[1] for row in await _all(conn, f"PRAGMA table_info({table})")]
+    return [row[1] for row in await fetch_all(conn, f"PRAGMA table_info({table})")]
 
 
 async def count(conn: aiosqlite.Connection, table: str, user_id: str) -> int:
-    return int((await _all(conn, f"SELECT count(*) FROM {table} WHERE user_id = ?", [user_id]))[0][0])
+    return int((await fetch_all(conn, f"SELECT count(*) FROM {table} WHERE user_id = ?", [user_id]))[0][0])
 
 
 async def records(
@@ -140,7 +136,7 @@ async def link_superseded(conn: aiosqlite.Connection, old_id: int, new_id: int) 
 
 
 async def session_exists(conn: aiosqlite.Connection, session_id: str) -> bool:
-    return bool(await _all(conn, "SELECT 1 FROM sessions WHERE id = ?", [session_id]))
+    return bool(await fetch_all(conn, "SELECT 1 FROM sessions WHERE id = ?", [session_id]))
 
 
 async def insert_session(conn: aiosqlite.Connection, user_id: str, record: Record) -> None:
@@ -175,7 +171,7 @@ async def insert_tool_call(conn: aiosqlite.Connection, user_id: str, record: Rec
 
 async def same_checkpoint(conn: aiosqlite.Connection, user_id: str, record: Record) -> int | None:
     """A stored checkpoint with the same thread, step, content and time: the one being imported."""
-    rows = await _all(
+    rows = await fetch_all(
         conn,
         "SELECT id FROM checkpoints WHERE user_id = ? AND thread_id = ? AND step = ? AND hash = ? AND created_at = ? "
         "ORDER BY id LIMIT 1",
@@ -185,7 +181,7 @@ async def same_checkpoint(conn: aiosqlite.Connection, user_id: str, record: Reco
 
 
 async def checkpoint_id_taken(conn: aiosqlite.Connection, checkpoint_id: int) -> bool:
-    return bool(await _all(conn, "SELECT 1 FROM checkpoints WHERE id = ?", [checkpoint_id]))
+    return bool(await fetch_all(conn, "SELECT 1 FROM checkpoints WHERE id = ?", [checkpoint_id]))
 
 
 async def insert_checkpoint(conn: aiosqlite.Connection, user_id: str, record: Record, *, keep_id: bool) -> int:
@@ -205,14 +201,14 @@ async def insert_checkpoint(conn: aiosqlite.Connection, user_id: str, record: Re
 
 async def facts_after(conn: aiosqlite.Connection, after_id: int, limit: int) -> list[tuple[int, str, str]]:
     """(id, user_id, content) of the next facts of every user, in id order."""
-    rows = await _all(
+    rows = await fetch_all(
         conn, "SELECT id, user_id, content FROM facts WHERE id > ? ORDER BY id LIMIT ?", [after_id, limit]
     )
     return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
 
 async def count_facts_after(conn: aiosqlite.Connection, after_id: int) -> int:
-    return int((await _all(conn, "SELECT count(*) FROM facts WHERE id > ?", [after_id]))[0][0])
+    return int((await fetch_all(conn, "SELECT count(*) FROM facts WHERE id > ?", [after_id]))[0][0])
 
 
 async def recreate_vectors(conn: aiosqlite.Connection, dimension: int) -> None:
@@ -233,7 +229,7 @@ async def replace_vectors(conn: aiosqlite.Connection, vectors: Sequence[tuple[in
         return
     marks = ",".join("?" * len(ids))
     # A fact forgotten since it was read gets no vector.
-    still = {row[0] for row in await _all(conn, f"SELECT id FROM facts WHERE id IN ({marks})", ids)}
+    still = {row[0] for row in await fetch_all(conn, f"SELECT id FROM facts WHERE id IN ({marks})", ids)}
     await conn.execute(f"DELETE FROM fact_vectors WHERE fact_id IN ({marks})", ids)
     await conn.executemany(
         "INSERT INTO fact_vectors (fact_id, user_id, embedding) VALUES (?, ?, ?)",

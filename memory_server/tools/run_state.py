@@ -16,7 +16,8 @@ from memory_server.memory.checkpoints import (
     RestoredCheckpoint,
     SavedCheckpoint,
 )
-from memory_server.memory.tool_calls import MAX_SESSION_ID_CHARS, NewToolCall, RecordedToolCall, ToolStatus
+from memory_server.memory.session_rules import MAX_SESSION_ID_CHARS
+from memory_server.memory.tool_calls import NewToolCall, RecordedToolCall, ToolStatus
 from memory_server.tools import errors_for_the_model, memory_of
 from memory_server.tools.users import UserId, acting_user, tool_registrar
 

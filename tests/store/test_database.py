@@ -10,6 +10,7 @@ from memory_server.errors import ModelMismatchError, WrongKeyError
 from memory_server.store import Database
 from memory_server.store.migrations import MIGRATIONS
 from tests.conftest import make_settings
+from tests.store.conftest import OpenStore
 
 
 def file_hash(path: Path) -> str:
@@ -47,17 +48,17 @@ async def test_a_file_that_is_not_a_database_is_refused_untouched(tmp_path: Path
     assert file_hash(settings.database_path) == before
 
 
-async def test_a_database_embedded_with_another_model_is_refused_with_the_fix(tmp_path: Path) -> None:
-    async with Database.open(make_settings(tmp_path)):
+async def test_a_database_embedded_with_another_model_is_refused_with_the_fix(tmp_path: Path, store: OpenStore) -> None:
+    async with store(make_settings(tmp_path)):
         pass
     other = make_settings(tmp_path, embeddings={"model": "/models/other", "dimension": 384})
     with pytest.raises(ModelMismatchError, match="memory-server reindex"):
-        async with Database.open(other):
+        async with store(other):
             pass
 
 
-async def test_reopening_applies_no_migration_twice(settings: Settings) -> None:
-    async with Database.open(settings):
+async def test_reopening_applies_no_migration_twice(settings: Settings, store: OpenStore) -> None:
+    async with store(settings):
         pass
-    async with Database.open(settings) as db:
+    async with store(settings) as db:
         assert await db.applied_migrations() == [m.name for m in MIGRATIONS]
