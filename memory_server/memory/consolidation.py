@@ -7,9 +7,10 @@ participant speaking as a user) becomes a fact, with the speaker and the day in 
 its source, a low importance and a category of its own. The assistant's turns never do: what
 an assistant says about itself is not a fact about the user.
 
-Facts go through `FactService.remember`, the path `remember_fact` takes: the facts layer's
-privacy policy, de-duplication (a restated statement refreshes the fact already kept) and
-the audit. A statement that policy refuses (a secret) is skipped, never stored.
+Facts go through `FactService.remember_many`, the path `remember_fact` takes, in one batch
+(one encode, one commit): the facts layer's privacy policy, de-duplication (a restated
+statement refreshes the fact already kept) and the audit. A statement that policy refuses
+(a secret) is skipped, never stored.
 """
 
 from __future__ import annotations
@@ -96,18 +97,22 @@ async def consolidate(
 ) -> ConsolidationReport:
     """Remember the statements of `turns` as facts from `session_id`; one audit row sums it up."""
     report = ConsolidationReport()
+    accepted: list[NewFact] = []
     for content in statements(turns, settings.fact_share):
-        new = NewFact(
-            content=content,
-            importance=settings.fact_importance,
-            category=settings.fact_category,
-            source_session=session_id,
-        )
-        try:
-            result = await facts.remember(user_id, new)
-        except InvalidInputError:  # the facts layer's policy refused it (a secret, a contact)
+        try:  # the facts layer's policy (a secret, a contact) refuses a statement: skip it alone
+            facts.checked(content, settings.fact_category, ())
+        except InvalidInputError:
             report.skipped += 1
             continue
+        accepted.append(
+            NewFact(
+                content=content,
+                importance=settings.fact_importance,
+                category=settings.fact_category,
+                source_session=session_id,
+            )
+        )
+    for result in await facts.remember_many(user_id, accepted):  # one encode, one commit
         (report.created if result.status == "created" else report.merged).append(result.fact_id)
     if not report.created and not report.merged and not report.skipped:
         return report

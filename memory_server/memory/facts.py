@@ -89,6 +89,30 @@ class FactService:
     # -- remember ------------------------------------------------------------------------
 
     async def remember(self, user_id: str, new: NewFact) -> RememberResult:
+        [result] = await self.remember_many(user_id, [new])
+        return result
+
+    async def remember_many(self, user_id: str, news: Sequence[NewFact]) -> list[RememberResult]:
+        """The one path that makes facts: every input is checked before anything is written,
+        the batch is encoded at once and written in one transaction (one commit), so a refusal
+        anywhere changes nothing and a later fact of the batch merges into an earlier one."""
+        if not news:
+            return []
+        checked = [self._checked_new(new) for new in news]
+        vectors = await self.embedder.embed([content for content, *_ in checked])
+        results: list[RememberResult] = []
+        async with self.db.write() as conn:
+            now = self.now
+            live = FactFilter(now=now)
+            for new, (content, category, tags, importance), vector in zip(news, checked, vectors, strict=True):
+                results.append(
+                    await self._remember_one(conn, user_id, new, content, category, tags, importance, vector, now, live)
+                )
+        for result in results:
+            log.info("fact %d %s for user %s", result.fact_id, result.status, user_id)
+        return results
+
+    def _checked_new(self, new: NewFact) -> tuple[str, str | None, list[str], float]:
         content, category, tags = self.checked(new.content, new.category, new.tags)
         importance = _check_unit(new.importance, "importance")
         if new.ttl_days is not None and not 0 < new.ttl_days <= self.settings.facts.max_ttl_days:
@@ -96,48 +120,56 @@ class FactService:
                 f"ttl_days must be more than 0 and at most {self.settings.facts.max_ttl_days:g}; "
                 "omit it for a fact that never expires."
             )
-        [vector] = await self.embedder.embed([content])
-        key = text.content_key(content)
+        return content, category, tags, importance
 
-        async with self.db.write() as conn:
-            now = self.now
-            expires_at = now + new.ttl_days * SECONDS_PER_DAY if new.ttl_days is not None else None
-            live = FactFilter(now=now)
-            if new.supersedes is not None:
-                await self._require_supersedable(conn, user_id, new.supersedes, now)
-            if new.source_session is not None:  # provenance: only a live session of this user
-                await require_live_session(conn, user_id, check_session_id(new.source_session), now)
-            duplicate_id = await self.find_duplicate(conn, user_id, content, vector, live, exclude=new.supersedes)
-            status: Literal["created", "duplicate"]
-            if duplicate_id is not None:
-                existing = (await rows.get_facts(conn, user_id, [duplicate_id]))[duplicate_id]
-                await rows.merge_into(
-                    conn, existing, importance=importance, category=category, tags=tags, expires_at=expires_at, now=now
-                )
-                fact_id, status = duplicate_id, "duplicate"
-            else:
-                fact_id = await rows.insert_fact(
-                    conn,
-                    user_id=user_id,
-                    content=content,
-                    key=key,
-                    category=category,
-                    tags=tags,
-                    importance=importance,
-                    now=now,
-                    expires_at=expires_at,
-                    supersedes=new.supersedes,
-                    source_session=new.source_session,
-                    vector=vector,
-                )
-                status = "created"
-            if new.supersedes is not None:
-                await rows.mark_superseded(conn, new.supersedes, fact_id, now)
-            await audit.fact_remembered(
-                conn, now, user_id, fact_id, status, content, supersedes=new.supersedes, session_id=new.source_session
+    async def _remember_one(
+        self,
+        conn: aiosqlite.Connection,
+        user_id: str,
+        new: NewFact,
+        content: str,
+        category: str | None,
+        tags: list[str],
+        importance: float,
+        vector: Sequence[float],
+        now: float,
+        live: FactFilter,
+    ) -> RememberResult:
+        expires_at = now + new.ttl_days * SECONDS_PER_DAY if new.ttl_days is not None else None
+        if new.supersedes is not None:
+            await self._require_supersedable(conn, user_id, new.supersedes, now)
+        if new.source_session is not None:  # provenance: only a live session of this user
+            await require_live_session(conn, user_id, check_session_id(new.source_session), now)
+        duplicate_id = await self.find_duplicate(conn, user_id, content, vector, live, exclude=new.supersedes)
+        status: Literal["created", "duplicate"]
+        if duplicate_id is not None:
+            existing = (await rows.get_facts(conn, user_id, [duplicate_id]))[duplicate_id]
+            await rows.merge_into(
+                conn, existing, importance=importance, category=category, tags=tags, expires_at=expires_at, now=now
             )
-            stored = (await rows.get_facts(conn, user_id, [fact_id]))[fact_id]
-        log.info("fact %d %s for user %s", fact_id, status, user_id)
+            fact_id, status = duplicate_id, "duplicate"
+        else:
+            fact_id = await rows.insert_fact(
+                conn,
+                user_id=user_id,
+                content=content,
+                key=text.content_key(content),
+                category=category,
+                tags=tags,
+                importance=importance,
+                now=now,
+                expires_at=expires_at,
+                supersedes=new.supersedes,
+                source_session=new.source_session,
+                vector=vector,
+            )
+            status = "created"
+        if new.supersedes is not None:
+            await rows.mark_superseded(conn, new.supersedes, fact_id, now)
+        await audit.fact_remembered(
+            conn, now, user_id, fact_id, status, content, supersedes=new.supersedes, session_id=new.source_session
+        )
+        stored = (await rows.get_facts(conn, user_id, [fact_id]))[fact_id]
         return RememberResult(status=status, fact_id=fact_id, superseded_id=new.supersedes, fact=to_model(stored))
 
     async def _require_supersedable(self, conn: aiosqlite.Connection, user_id: str, fact_id: int, now: float) -> None:

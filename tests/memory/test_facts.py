@@ -54,6 +54,22 @@ async def test_a_near_duplicate_by_meaning_is_merged_and_keeps_the_larger_import
     assert (result.status, result.fact_id, result.fact.importance) == ("duplicate", first, 0.9)
 
 
+async def test_a_batch_is_written_whole_and_a_later_restatement_merges_into_an_earlier_one(memory: Memory) -> None:
+    results = await memory.facts.remember_many(
+        USER, [NewFact("Keeps bees on the roof"), NewFact("Plays the cello"), NewFact("keeps BEES on the roof!")]
+    )
+    assert [result.status for result in results] == ["created", "created", "duplicate"]
+    assert results[2].fact_id == results[0].fact_id
+    assert await table_counts(memory) == (2, 2, 2)
+
+
+async def test_a_batch_with_one_refused_fact_writes_none_of_them(memory: Memory) -> None:
+    batch = [NewFact("Keeps bees on the roof"), NewFact("API key is sk-ant-api03-" + "a1B2c3D4" * 10)]
+    with pytest.raises(InvalidInputError):
+        await memory.facts.remember_many(USER, batch)
+    assert await table_counts(memory) == (0, 0, 0)
+
+
 async def test_a_superseding_fact_hides_the_old_one_from_search_and_context(memory: Memory) -> None:
     old = await remember(memory, "Lives in Lisbon near the river")
     result = await memory.facts.remember(USER, NewFact("Lives in Berlin since May", supersedes=old))
