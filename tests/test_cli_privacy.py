@@ -210,6 +210,7 @@ def test_scan_secrets_reports_records_stored_before_the_rules_per_layer_and_remo
                         "tokens": 1,
                         "cost_usd": 0.0,
                         "created_at": now,
+                        "said_at": None,
                         "compacted": False,
                     },
                 )
