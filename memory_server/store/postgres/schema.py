@@ -11,20 +11,11 @@ two instances starting at once apply each step exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
-from memory_server.store.migrations import SchemaContext
+from memory_server.store.migrations import Migration, SchemaContext
 from memory_server.store.postgres.pool import PostgresDatabase
 
 # Any constant that is ours alone: the key of the advisory lock that serialises schema steps.
 _SCHEMA_LOCK = 0x6D656D5F736368  # "mem_sch"
-
-
-@dataclass(frozen=True)
-class PostgresMigration:
-    name: str
-    statements: Callable[[SchemaContext], list[str]]
 
 
 def _p001_facts(ctx: SchemaContext) -> list[str]:
@@ -168,11 +159,11 @@ def _p004_audit(ctx: SchemaContext) -> list[str]:
     ]
 
 
-POSTGRES_MIGRATIONS: tuple[PostgresMigration, ...] = (
-    PostgresMigration("001_facts", _p001_facts),
-    PostgresMigration("002_sessions", _p002_sessions),
-    PostgresMigration("003_run_state", _p003_run_state),
-    PostgresMigration("004_audit", _p004_audit),
+POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
+    Migration("001_facts", _p001_facts),
+    Migration("002_sessions", _p002_sessions),
+    Migration("003_run_state", _p003_run_state),
+    Migration("004_audit", _p004_audit),
 )
 
 
