@@ -72,10 +72,12 @@ async def open_memory(
     preload_model: bool = True,
     check_model: bool = True,
     encoder_threads: int | None = None,
+    keep_vectors: bool = False,
 ) -> AsyncIterator[Memory]:
     """Open the store; with `preload_model`, start loading the model in the background now
     (nothing waits for it until a vector is needed). Without it, the first use loads it.
-    `encoder_threads` overrides `embeddings.threads` (batch commands use more)."""
+    `encoder_threads` overrides `embeddings.threads` (batch commands use more); `keep_vectors`
+    holds fact vectors in memory (long-lived processes and batches: see store/vectors.py)."""
     own_embedder = embedder is None
     if embedder is None:
         background = BackgroundEmbedder(settings.embeddings, threads=encoder_threads)
@@ -83,7 +85,7 @@ async def open_memory(
             background.start()
         embedder = background
     try:
-        async with Database.open(settings, clock=clock, check_model=check_model) as db:
+        async with Database.open(settings, clock=clock, check_model=check_model, keep_vectors=keep_vectors) as db:
             facts = FactService(db, embedder, settings)
             sessions = SessionService(db, embedder, settings, facts=facts)
             yield Memory(
@@ -156,11 +158,12 @@ class OpeningMemory:
 
     async def _serve(self) -> None:
         async with open_memory(
-            self.settings, embedder=self._embedder, clock=self._clock, preload_model=False
+            self.settings, embedder=self._embedder, clock=self._clock, preload_model=False, keep_vectors=True
         ) as memory:
             log.info("memory open: %s", memory.db.path)
             assert self._opened is not None
             self._opened.set_result(memory)
+            await memory.facts.warm(memory.user_id)  # the default user's vectors, before the first search
             if self.settings.embeddings.preload:
                 # Let the handshake's first exchanges finish before the encoder loads.
                 await asyncio.sleep(self.settings.embeddings.preload_delay_seconds)

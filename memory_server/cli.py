@@ -67,7 +67,7 @@ def _run(
 
     async def main() -> T:
         async with open_memory(
-            settings, preload_model=needs_model, check_model=check_model, encoder_threads=threads
+            settings, preload_model=needs_model, check_model=check_model, encoder_threads=threads, keep_vectors=batch
         ) as memory:
             return await work(memory)
 

@@ -47,6 +47,12 @@ class StoreSettings(_Section):
     write_attempts: int = Field(4, ge=1, le=20, description="Tries to take the write lock before failing")
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     cache_mib: int = Field(64, ge=2, le=4_096, description="Page cache per process (decrypted pages)")
+    vector_cache_mib: int = Field(
+        128,
+        ge=0,
+        le=65_536,
+        description="Fact vectors a server keeps in memory for search; 0 = scan the file each time",
+    )
     deferred_flush_ms: int = Field(
         1_000, ge=10, le=60_000, description="Use counts and served-facts audit rows wait at most this long"
     )

@@ -36,8 +36,9 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 async def memory(settings: Settings, clock: ManualClock) -> AsyncIterator[Memory]:
-    """An open memory on a fresh encrypted file, with the fake encoder."""
-    async with open_memory(settings, embedder=ReadyEmbedder(FakeEncoder()), clock=clock) as opened:
+    """An open memory on a fresh encrypted file, with the fake encoder, keeping vectors in
+    memory as the server does."""
+    async with open_memory(settings, embedder=ReadyEmbedder(FakeEncoder()), clock=clock, keep_vectors=True) as opened:
         yield opened
 
 
@@ -52,6 +53,6 @@ def real_encoder() -> Iterator[Encoder]:
 
 @pytest.fixture
 async def real_memory(settings: Settings, clock: ManualClock, real_encoder: Encoder) -> AsyncIterator[Memory]:
-    """An open memory on a fresh encrypted file, with the real model."""
-    async with open_memory(settings, embedder=ReadyEmbedder(real_encoder), clock=clock) as opened:
+    """An open memory on a fresh encrypted file, with the real model, as the server opens it."""
+    async with open_memory(settings, embedder=ReadyEmbedder(real_encoder), clock=clock, keep_vectors=True) as opened:
         yield opened

@@ -19,6 +19,7 @@ from memory_server.memory.models import Fact, ForgetResult, RememberResult, Scor
 from memory_server.memory.session_rules import check_session_id, require_live_session
 from memory_server.store import Database
 from memory_server.store import facts as rows
+from memory_server.store import vectors as vector_store
 from memory_server.store.facts import FactFilter, FactRow
 
 log = logging.getLogger(__name__)
@@ -219,7 +220,7 @@ class FactService:
         live: FactFilter,
         exclude: int | None,
     ) -> int | None:
-        neighbours = await rows.nearest(conn, user_id, vector, k=8)
+        neighbours = await rows.nearest(conn, user_id, vector, k=8, index=self.db.vectors)
         close = [
             (fact_id, similarity)
             for fact_id, similarity in neighbours
@@ -322,7 +323,7 @@ class FactService:
         # gives the similarity of most keyword matches too, without reading their vectors.
         wide = max(depth, WIDE_NEIGHBOURS)
         async with self.db.read() as conn:
-            neighbours = await rows.nearest(conn, user_id, vector, wide)
+            neighbours = await rows.nearest(conn, user_id, vector, wide, index=self.db.vectors)
             head = [fact_id for fact_id, _ in neighbours[:depth] if fact_id not in found]
             found |= await rows.get_facts(conn, user_id, head, where)
         by_meaning = [(i, sim) for i, sim in neighbours[:depth] if i in found][: settings.candidates]
@@ -376,6 +377,13 @@ class FactService:
 
     def score_without_query(self, row: FactRow, now: float) -> RankedFact:
         return self._score(row, ranking.Candidate(fact_id=row.id), now)
+
+    async def warm(self, user_id: str) -> None:
+        """Load the user's vectors into memory now (a server, just after it opens), so that the
+        first search does not wait for it."""
+        if self.db.vectors is not None:
+            async with self.db.read() as conn:
+                await self.db.vectors.warm(conn, user_id)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -484,6 +492,7 @@ class FactService:
             ids = await rows.expired_ids(conn, self.now)
             await audit.facts_expired(conn, self.now, ids)
             await rows.erase(conn, ids)
+            await vector_store.prune_log(conn)
         if ids:
             log.info("swept %d expired facts", len(ids))
         return len(ids)

@@ -27,6 +27,7 @@ from memory_server.store import meta as meta_keys
 from memory_server.store.keys import DatabaseKey, key_file_key, passphrase_key
 from memory_server.store.migrations import MIGRATIONS, Migration, SchemaContext
 from memory_server.store.sql import Row, fetch_all, fetch_one
+from memory_server.store.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,9 @@ def resolve_key(settings: Settings) -> DatabaseKey:
 class Database:
     """The open store. Use `async with Database.open(settings) as db:`."""
 
-    def __init__(self, conn: aiosqlite.Connection, settings: Settings, clock: Clock) -> None:
+    def __init__(
+        self, conn: aiosqlite.Connection, settings: Settings, clock: Clock, *, keep_vectors: bool = False
+    ) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
         self.settings = settings
@@ -53,6 +56,9 @@ class Database:
         self._deferred: list[Deferred] = []
         self._flush: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
+        mib = settings.store.vector_cache_mib
+        self.vectors = VectorIndex(settings.embeddings.dimension, mib << 20) if keep_vectors and mib else None
+        """In-memory vectors for a long-lived process (see store/vectors.py); None: scan the file."""
 
     @classmethod
     @asynccontextmanager
@@ -63,9 +69,11 @@ class Database:
         clock: Clock = system_clock,
         key: DatabaseKey | None = None,
         check_model: bool = True,
+        keep_vectors: bool = False,
     ) -> AsyncIterator[Database]:
         """Connect, check the key, migrate and check the embedding model: no half-open store.
-        `check_model=False` is for `reindex` only, which changes the recorded model itself."""
+        `check_model=False` is for `reindex` only, which changes the recorded model itself;
+        `keep_vectors` is for long-lived processes, whose searches then read vectors from memory."""
         # An interrupted `memory-server rekey` may have left the working key in memory.key.new.
         key = key or await asyncio.to_thread(rekey.recover, settings) or resolve_key(settings)
         path: Path = settings.database_path
@@ -82,7 +90,7 @@ class Database:
         )
         conn = aiosqlite.Connection(lambda: raw, iter_chunk_size=256)
         await conn
-        db = cls(conn, settings, clock)
+        db = cls(conn, settings, clock, keep_vectors=keep_vectors)
         try:
             await db._migrate()
             if check_model:
@@ -113,19 +121,27 @@ class Database:
         async with self._lock:
             await self._begin_immediate()
             riders, self._deferred = self._deferred, []
+            if self.vectors is not None:
+                self.vectors.begin()
             try:
                 await self._run_deferred(riders)
                 yield self._conn
             except BaseException:
-                self._deferred[:0] = riders  # not written: they wait for the next write
-                await self._conn.rollback()
+                await self._rolled_back(riders)  # not written: they wait for the next write
                 raise
             try:
                 await self._conn.execute("COMMIT")
             except connection.DriverError as error:
-                self._deferred[:0] = riders
-                await self._conn.rollback()
+                await self._rolled_back(riders)
                 raise StoreError(f"The write could not be committed ({error}); nothing was saved. Retry.") from None
+            if self.vectors is not None:
+                self.vectors.commit()
+
+    async def _rolled_back(self, riders: list[Deferred]) -> None:
+        self._deferred[:0] = riders
+        if self.vectors is not None:
+            self.vectors.rollback()
+        await self._conn.rollback()
 
     # -- deferred bookkeeping ------------------------------------------------------------
 

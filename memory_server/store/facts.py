@@ -13,6 +13,7 @@ import aiosqlite
 from memory_server.store import ids
 from memory_server.store.connection import MAX_ROWID
 from memory_server.store.sql import fetch_all
+from memory_server.store.vectors import VectorIndex
 
 Vector = Sequence[float]
 
@@ -125,8 +126,13 @@ async def find_by_key(
     return rows[0][0] if rows else None
 
 
-async def nearest(conn: aiosqlite.Connection, user_id: str, vector: Vector, k: int) -> list[tuple[int, float]]:
-    """Nearest facts by cosine distance, as (fact_id, similarity), best first."""
+async def nearest(
+    conn: aiosqlite.Connection, user_id: str, vector: Vector, k: int, index: VectorIndex | None = None
+) -> list[tuple[int, float]]:
+    """Nearest facts by cosine distance, as (fact_id, similarity), best first: from the
+    process's in-memory `index` when it keeps one, else by sqlite-vec's scan of the file."""
+    if index is not None:
+        return await index.nearest(conn, user_id, vector, k)
     rows = await fetch_all(
         conn,
         "SELECT fact_id, distance FROM fact_vectors "

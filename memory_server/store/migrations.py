@@ -210,6 +210,27 @@ def _m006_message_time(ctx: SchemaContext) -> list[str]:
     ]
 
 
+def _m007_vector_log(ctx: SchemaContext) -> list[str]:
+    return [
+        # What changed among the fact vectors, for the in-memory indexes of every process
+        # (store/vectors.py): one row per fact added or removed, written by the writer's own
+        # transaction. Ids only; `prune_log` keeps it short.
+        """CREATE TABLE vector_log (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            user_id TEXT NOT NULL,
+            fact_id INTEGER NOT NULL,
+            added INTEGER NOT NULL
+        ) STRICT""",
+        "CREATE INDEX vector_log_by_user ON vector_log (user_id, seq)",
+        """CREATE TRIGGER facts_vector_added AFTER INSERT ON facts BEGIN
+            INSERT INTO vector_log (user_id, fact_id, added) VALUES (NEW.user_id, NEW.id, 1);
+        END""",
+        """CREATE TRIGGER facts_vector_removed AFTER DELETE ON facts BEGIN
+            INSERT INTO vector_log (user_id, fact_id, added) VALUES (OLD.user_id, OLD.id, 0);
+        END""",
+    ]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("001_facts", _m001_facts),
     Migration("002_sessions", _m002_sessions),
@@ -217,4 +238,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("004_audit", _m004_audit),
     Migration("005_private_ids", _m005_private_ids),
     Migration("006_message_time", _m006_message_time),
+    Migration("007_vector_log", _m007_vector_log),
 )

@@ -45,11 +45,13 @@ class ToolServer(MCPServer):
             # Chained to the ValidationError, so the SDK logs the field names only, not the values.
             raise ToolError(f"{PREFIX}{name}: {explain(cause, schema)}") from cause
 
+    _schemas: dict[str, dict[str, Any]] | None = None
+
     async def _input_schema(self, name: str) -> dict[str, Any] | None:
-        for tool in await self.list_tools():
-            if tool.name == name:
-                return tool.input_schema
-        return None
+        # Read once: every tool is registered before the server runs (see server.build_server).
+        if self._schemas is None:
+            self._schemas = {tool.name: tool.input_schema for tool in await self.list_tools()}
+        return self._schemas.get(name)
 
 
 def unknown_arguments(tool: str, unknown: list[str], schema: dict[str, Any]) -> str:
