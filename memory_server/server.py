@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 
-from memory_server import __version__, resources
+from memory_server import __version__, resources, sdk
 from memory_server.app import OpeningMemory
 from memory_server.clock import Clock, system_clock
 from memory_server.config import Settings
@@ -19,6 +18,7 @@ from memory_server.resources import run_state as run_state_views
 from memory_server.resources import sessions as session_views
 from memory_server.tools import facts as fact_tools
 from memory_server.tools import run_state as run_state_tools
+from memory_server.tools import schemas
 from memory_server.tools import sessions as session_tools
 from memory_server.tools.arguments import ToolServer
 
@@ -66,22 +66,11 @@ def build_server(settings: Settings, *, embedder: Embedder | None = None, clock:
 
 
 def _compact_tool_listing(server: MCPServer) -> None:
-    """Hosts put every tool's description and input schema in the model's context. Pydantic
-    titles every argument ("Fact Id" for fact_id) and docstrings keep their indentation:
-    a sixth of those bytes, for nothing."""
-    for tool in server._tool_manager.list_tools():  # the SDK has no public hook for this
-        tool.parameters = _without_titles(tool.parameters)
+    """Hosts put every tool's description and input schema in the model's context, and clients
+    check every answer against its output schema: both as small as the same rules allow, and
+    descriptions single-spaced (docstrings keep their indentation)."""
+    for tool in sdk.registered_tools(server):
+        tool.parameters = schemas.compact(tool.parameters)
+        if tool.fn_metadata.output_schema is not None:
+            tool.fn_metadata.output_schema = schemas.compact(tool.fn_metadata.output_schema)
         tool.description = " ".join((tool.description or "").split())
-
-
-def _without_titles(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        # A string "title" is pydantic's label; a property *named* title would hold a dict.
-        return {
-            key: _without_titles(value)
-            for key, value in schema.items()
-            if not (key == "title" and isinstance(value, str))
-        }
-    if isinstance(schema, list):
-        return [_without_titles(value) for value in schema]
-    return schema

@@ -8,8 +8,7 @@ answered at once with a clear error carrying the request's id when it can be rec
 tool error for `tools/call`, so the model reads it; a JSON-RPC error otherwise).
 
 The lines go through the SDK's public `stdio_server(stdin=..., stdout=...)`. Running the
-server over it needs one private access, `MCPServer._lowlevel_server`, kept in
-`lowlevel()` below and checked by a test so that an SDK upgrade that moves it fails loudly.
+server over it needs one private access, kept in `memory_server.sdk` with the other one.
 """
 
 from __future__ import annotations
@@ -27,9 +26,10 @@ from typing import IO, Any, cast
 import anyio
 import anyio.to_thread
 import mcp_types
-from mcp.server.lowlevel import Server
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
+
+from memory_server.sdk import lowlevel
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +44,6 @@ INVALID_REQUEST = -32600
 
 _STRING = r'"[^"\\]*(?:\\.[^"\\]*)*"'
 _TOKEN = re.compile(rf'{_STRING}|[{{}}\[\],:]|[^\s{{}}\[\],:"]+|"')
-
-
-def lowlevel(server: MCPServer) -> Server[Any]:
-    """The one private access: `MCPServer.run_stdio_async()` hard-wires the SDK's own reader."""
-    return server._lowlevel_server
 
 
 async def serve_stdio(server: MCPServer) -> None:

@@ -1,34 +1,9 @@
-"""The stdin screen in process: what it passes to the SDK, what it answers itself, and the
-SDK seam it depends on."""
+"""The stdin screen in process: what it passes to the SDK and what it answers itself."""
 
 from __future__ import annotations
 
-import inspect
-from pathlib import Path
-
-from mcp.server.mcpserver import MCPServer
-from mcp.server.stdio import stdio_server
-
 from memory_server import stdio
-from memory_server.server import build_server
 from memory_server.stdio import Refusal, envelope, nesting_depth, screen
-from tests.conftest import make_settings
-
-
-def test_the_sdk_still_offers_the_seam_the_stdio_reader_runs_on(tmp_path: Path) -> None:
-    """If this fails after an SDK upgrade, memory_server/stdio.py must be adapted: it runs the
-    low-level server over streams of its own, as MCPServer.run_stdio_async() does."""
-    server = build_server(make_settings(tmp_path))
-    runner = stdio.lowlevel(server)
-    assert callable(runner.run) and callable(runner.create_initialization_options)
-    assert list(inspect.signature(runner.run).parameters)[:3] == [
-        "read_stream",
-        "write_stream",
-        "initialization_options",
-    ]
-    assert {"stdin", "stdout"} <= set(inspect.signature(stdio_server).parameters)
-    own = inspect.getsource(MCPServer.run_stdio_async)
-    assert "stdio_server()" in own and "_lowlevel_server.run(" in own
 
 
 def test_a_line_the_sdk_parses_passes_unchanged() -> None:

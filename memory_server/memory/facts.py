@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,7 +72,24 @@ class SearchRequest:
 class RankedFact:
     row: FactRow
     score: float
-    parts: ScoreParts
+    candidate: ranking.Candidate
+    relevance: float
+    recency: float
+    use: float
+
+    @functools.cached_property
+    def parts(self) -> ScoreParts:
+        """The explanation of the score (built only for what is shown: a search ranks ~100)."""
+        return ScoreParts(
+            relevance=round(self.relevance, 4),
+            similarity=round(self.candidate.similarity, 4),
+            keyword_coverage=round(self.candidate.keyword_coverage, 4),
+            vector_rank=self.candidate.vector_rank,
+            keyword_rank=self.candidate.keyword_rank,
+            importance=self.row.importance,
+            recency=round(self.recency, 4),
+            use=round(self.use, 4),
+        )
 
 
 class FactService:
@@ -315,17 +333,17 @@ class FactService:
             async with self.db.read() as conn:
                 by_words = await rows.keyword_matches(conn, user_id, match, where, settings.candidates)
                 documents, containing = await rows.term_documents(conn, user_id, terms)
-                found = await rows.get_facts(conn, user_id, [i for i, _ in by_words])  # `where` already applied
             [vector] = await embedding
         finally:
             embedding.cancel()
-        # One brute-force scan ranks every fact, so a wide k costs what a narrow one does and
+        # One brute-force pass ranks every fact, so a wide k costs what a narrow one does and
         # gives the similarity of most keyword matches too, without reading their vectors.
         wide = max(depth, WIDE_NEIGHBOURS)
         async with self.db.read() as conn:
             neighbours = await rows.nearest(conn, user_id, vector, wide, index=self.db.vectors)
-            head = [fact_id for fact_id, _ in neighbours[:depth] if fact_id not in found]
-            found |= await rows.get_facts(conn, user_id, head, where)
+            wanted = dict.fromkeys([*(i for i, _ in by_words), *(i for i, _ in neighbours[:depth])])
+            found = await rows.get_facts(conn, user_id, wanted, where)
+        by_words = [(i, score) for i, score in by_words if i in found]  # gone since the keyword read
         by_meaning = [(i, sim) for i, sim in neighbours[:depth] if i in found][: settings.candidates]
         similarity = dict(neighbours)
         # A keyword match outside the scan's list is at most as close as its last entry.
@@ -356,24 +374,14 @@ class FactService:
 
     def _score(self, row: FactRow, candidate: ranking.Candidate, now: float) -> RankedFact:
         settings = self.settings.ranking
-        parts = ScoreParts(
-            relevance=round(ranking.relevance(candidate, settings), 4),
-            similarity=round(candidate.similarity, 4),
-            keyword_coverage=round(candidate.keyword_coverage, 4),
-            vector_rank=candidate.vector_rank,
-            keyword_rank=candidate.keyword_rank,
-            importance=row.importance,
-            recency=round(ranking.recency(now, row.last_accessed_at or row.updated_at, settings.half_life_days), 4),
-            use=round(ranking.use(row.access_count), 4),
-        )
+        relevance = ranking.relevance(candidate, settings)
+        # Rounded as the explanation shows them, so that its parts add up to the score.
+        recency = round(ranking.recency(now, row.last_accessed_at or row.updated_at, settings.half_life_days), 4)
+        use = round(ranking.use(row.access_count), 4)
         score = ranking.blend(
-            relevance=ranking.relevance(candidate, settings),
-            importance=parts.importance,
-            recency=parts.recency,
-            use=parts.use,
-            ranking=settings,
+            relevance=relevance, importance=row.importance, recency=recency, use=use, ranking=settings
         )
-        return RankedFact(row=row, score=score, parts=parts)
+        return RankedFact(row=row, score=score, candidate=candidate, relevance=relevance, recency=recency, use=use)
 
     def score_without_query(self, row: FactRow, now: float) -> RankedFact:
         return self._score(row, ranking.Candidate(fact_id=row.id), now)

@@ -27,6 +27,7 @@ from memory_server.store import meta as meta_keys
 from memory_server.store.sql import fetch_all
 
 LOAD_BATCH = 1_000
+_NEVER = 2**62  # no seq is above it: an index about to load needs no changes
 KEEP_LOG_ROWS = 100_000
 """`prune_log` keeps this many of the newest log rows; an index older than that reloads."""
 
@@ -134,18 +135,20 @@ class VectorIndex:
 
     async def _current(self, conn: aiosqlite.Connection, user_id: str) -> _UserVectors:
         vectors = self._users.get(user_id)
-        floor = await _log_floor(conn)
+        # One query: the log's floor (seq -1) and what changed since this index last looked.
+        rows = await fetch_all(
+            conn,
+            "SELECT -1, CAST(value AS INTEGER), 0 FROM meta WHERE key = ? UNION ALL "
+            "SELECT * FROM (SELECT seq, fact_id, added FROM vector_log WHERE user_id = ? AND seq > ? ORDER BY seq)",
+            [meta_keys.VECTOR_LOG_FLOOR, user_id, vectors.seen if vectors is not None else _NEVER],
+        )
+        floor = next((int(fact_id) for seq, fact_id, _ in rows if seq == -1), 0)
+        changes = [row for row in rows if row[0] != -1]
         if vectors is None or vectors.seen < floor:
             previous, vectors = vectors, await self._load(conn, user_id)
             self._on_rollback(lambda: self._restore(user_id, previous))
-        else:
-            changes = await fetch_all(
-                conn,
-                "SELECT seq, fact_id, added FROM vector_log WHERE user_id = ? AND seq > ? ORDER BY seq",
-                [user_id, vectors.seen],
-            )
-            if changes:
-                await self._apply(conn, vectors, changes)
+        elif changes:
+            await self._apply(conn, vectors, changes)
         self._users[user_id] = vectors
         self._users.move_to_end(user_id)
         self._evict(keep=user_id)
@@ -219,11 +222,6 @@ def _revert(vectors: _UserVectors, seen: int, before: dict[int, np.ndarray | Non
 
 async def _log_end(conn: aiosqlite.Connection) -> int:
     rows = await fetch_all(conn, "SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'")
-    return int(rows[0][0]) if rows else 0
-
-
-async def _log_floor(conn: aiosqlite.Connection) -> int:
-    rows = await fetch_all(conn, "SELECT value FROM meta WHERE key = ?", [meta_keys.VECTOR_LOG_FLOOR])
     return int(rows[0][0]) if rows else 0
 
 
