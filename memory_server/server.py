@@ -46,14 +46,15 @@ def build_server(settings: Settings, *, embedder: Embedder | None = None, clock:
         finally:
             await opening.close()
 
-    server = ToolServer(
-        "memory",
-        title="memory-server",
-        version=__version__,
-        instructions=INSTRUCTIONS,
-        lifespan=lifespan,
-        log_level=settings.log_level,
-    )
+    with sdk.keeping_our_logging():
+        server = ToolServer(
+            "memory",
+            title="memory-server",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            lifespan=lifespan,
+            log_level=settings.log_level,
+        )
     fact_tools.register(server, multi_user=settings.multi_user)
     run_state_tools.register(server, multi_user=settings.multi_user)
     resources.register(server, opening, multi_user=settings.multi_user)

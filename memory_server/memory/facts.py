@@ -18,9 +18,8 @@ from memory_server.errors import InvalidInputError, NotFoundError
 from memory_server.memory import audit, poisoning, privacy, ranking, text
 from memory_server.memory.models import Fact, ForgetResult, RememberResult, ScoreParts, SearchHit, SearchResult
 from memory_server.memory.session_rules import check_session_id, require_live_session
-from memory_server.store import Database
+from memory_server.store import Database, vector_log
 from memory_server.store import facts as rows
-from memory_server.store import vectors as vector_store
 from memory_server.store.facts import FactFilter, FactRow
 
 log = logging.getLogger(__name__)
@@ -500,7 +499,7 @@ class FactService:
             ids = await rows.expired_ids(conn, self.now)
             await audit.facts_expired(conn, self.now, ids)
             await rows.erase(conn, ids)
-            await vector_store.prune_log(conn)
+            await vector_log.prune(conn)
         if ids:
             log.info("swept %d expired facts", len(ids))
         return len(ids)

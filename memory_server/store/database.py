@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
@@ -27,7 +27,9 @@ from memory_server.store import meta as meta_keys
 from memory_server.store.keys import DatabaseKey, key_file_key, passphrase_key
 from memory_server.store.migrations import MIGRATIONS, Migration, SchemaContext
 from memory_server.store.sql import Row, fetch_all, fetch_one
-from memory_server.store.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from memory_server.store.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,7 @@ class Database:
         self._deferred: list[Deferred] = []
         self._flush: asyncio.TimerHandle | None = None
         self._flushing: set[asyncio.Task[None]] = set()
-        mib = settings.store.vector_cache_mib
-        self.vectors = VectorIndex(settings.embeddings.dimension, mib << 20) if keep_vectors and mib else None
+        self.vectors = _vector_index(settings) if keep_vectors else None
         """In-memory vectors for a long-lived process (see store/vectors.py); None: scan the file."""
 
     @classmethod
@@ -346,3 +347,13 @@ class Database:
             "sqlite_vec": vec[0] if vec else "missing",
             "fts5": "yes" if "ENABLE_FTS5" in options else "no",
         }
+
+
+def _vector_index(settings: Settings) -> VectorIndex | None:
+    mib = settings.store.vector_cache_mib
+    if not mib:
+        return None
+    # Imported here, not at the top: numpy comes with it, and the MCP handshake need not wait for it.
+    from memory_server.store.vectors import VectorIndex
+
+    return VectorIndex(settings.embeddings.dimension, mib << 20)

@@ -6,14 +6,16 @@ import json
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
 from memory_server.store import ids
 from memory_server.store.connection import MAX_ROWID
 from memory_server.store.sql import fetch_all
-from memory_server.store.vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from memory_server.store.vectors import VectorIndex
 
 Vector = Sequence[float]
 

@@ -214,7 +214,7 @@ def _m007_vector_log(ctx: SchemaContext) -> list[str]:
     return [
         # What changed among the fact vectors, for the in-memory indexes of every process
         # (store/vectors.py): one row per fact added or removed, written by the writer's own
-        # transaction. Ids only; `prune_log` keeps it short.
+        # transaction. Ids only; `vector_log.prune` keeps it short.
         """CREATE TABLE vector_log (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
             user_id TEXT NOT NULL,

@@ -8,8 +8,7 @@ from typing import Any
 
 import aiosqlite
 
-from memory_server.store import ids
-from memory_server.store import vectors as vector_index
+from memory_server.store import ids, vector_log
 from memory_server.store.facts import pack_vector
 from memory_server.store.sql import fetch_all
 
@@ -222,7 +221,7 @@ async def recreate_vectors(conn: aiosqlite.Connection, dimension: int) -> None:
             embedding float[{int(dimension)}] distance_metric=cosine
         )"""
     )
-    await vector_index.restart_log(conn)
+    await vector_log.restart(conn)
 
 
 async def replace_vectors(conn: aiosqlite.Connection, vectors: Sequence[tuple[int, str, Sequence[float]]]) -> None:
@@ -237,4 +236,4 @@ async def replace_vectors(conn: aiosqlite.Connection, vectors: Sequence[tuple[in
         "INSERT INTO fact_vectors (fact_id, user_id, embedding) VALUES (?, ?, ?)",
         [(fact_id, user_id, pack_vector(vector)) for fact_id, user_id, vector in vectors if fact_id in still],
     )
-    await vector_index.log_rewritten(conn, [(fact_id, user_id) for fact_id, user_id, _ in vectors if fact_id in still])
+    await vector_log.record_rewritten(conn, [(fact_id, user_id) for fact_id, user_id, _ in vectors if fact_id in still])

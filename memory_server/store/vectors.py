@@ -11,6 +11,9 @@ row per fact added or removed, in the writer's own transaction, so a rolled-back
 no trace), and code that rewrites vectors in place (`reindex`) appends rows for them. Any
 process's writes are seen the same way, so several servers on one file stay correct. When the
 log was pruned past what an index has seen, the index reloads the user's vectors from `vec0`.
+
+This module is the only one that imports numpy, and `Database` imports it only when it keeps
+vectors: the MCP handshake does not wait for numpy (see `store/vector_log.py` for the log).
 """
 
 from __future__ import annotations
@@ -24,12 +27,11 @@ import numpy as np
 
 from memory_server.errors import ModelMismatchError
 from memory_server.store import meta as meta_keys
+from memory_server.store import vector_log
 from memory_server.store.sql import fetch_all
 
 LOAD_BATCH = 1_000
 _NEVER = 2**62  # no seq is above it: an index about to load needs no changes
-KEEP_LOG_ROWS = 100_000
-"""`prune_log` keeps this many of the newest log rows; an index older than that reloads."""
 
 
 @dataclass
@@ -155,7 +157,7 @@ class VectorIndex:
         return vectors
 
     async def _load(self, conn: aiosqlite.Connection, user_id: str) -> _UserVectors:
-        vectors = _UserVectors(self.dimension, seen=await _log_end(conn))
+        vectors = _UserVectors(self.dimension, seen=await vector_log.last_seq(conn))
         ids = [row[0] for row in await fetch_all(conn, "SELECT id FROM facts WHERE user_id = ?", [user_id])]
         for start in range(0, len(ids), LOAD_BATCH):
             await self._read_into(conn, vectors, ids[start : start + LOAD_BATCH])
@@ -218,37 +220,3 @@ def _revert(vectors: _UserVectors, seen: int, before: dict[int, np.ndarray | Non
         else:
             vectors.put(fact_id, vector)
     vectors.seen = seen
-
-
-async def _log_end(conn: aiosqlite.Connection) -> int:
-    rows = await fetch_all(conn, "SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'")
-    return int(rows[0][0]) if rows else 0
-
-
-async def log_rewritten(conn: aiosqlite.Connection, facts: Sequence[tuple[int, str]]) -> None:
-    """Record vectors rewritten in place (fact_id, user_id), so every index reads them again."""
-    await conn.executemany(
-        "INSERT INTO vector_log (user_id, fact_id, added) VALUES (?, ?, 1)",
-        [(user_id, fact_id) for fact_id, user_id in facts],
-    )
-
-
-async def restart_log(conn: aiosqlite.Connection) -> None:
-    """Every index reloads from scratch (the vector table was recreated)."""
-    await _raise_floor(conn, await _log_end(conn))
-    await conn.execute("DELETE FROM vector_log")
-
-
-async def prune_log(conn: aiosqlite.Connection, keep: int = KEEP_LOG_ROWS) -> None:
-    """Let the log hold only its newest `keep` rows; an index that had not seen the rest reloads."""
-    cut = await _log_end(conn) - keep
-    if cut > 0 and (await fetch_all(conn, "SELECT 1 FROM vector_log WHERE seq <= ? LIMIT 1", [cut])):
-        await _raise_floor(conn, cut)
-        await conn.execute("DELETE FROM vector_log WHERE seq <= ?", [cut])
-
-
-async def _raise_floor(conn: aiosqlite.Connection, seq: int) -> None:
-    await conn.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (meta_keys.VECTOR_LOG_FLOOR, str(seq)),
-    )

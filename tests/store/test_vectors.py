@@ -11,9 +11,8 @@ import aiosqlite
 import pytest
 
 from memory_server.config import Settings
-from memory_server.store import Database, transfer
+from memory_server.store import Database, transfer, vector_log
 from memory_server.store import facts as rows
-from memory_server.store import vectors as vector_store
 from tests.conftest import make_settings
 from tests.store.conftest import OpenStore
 
@@ -147,7 +146,7 @@ async def test_an_index_older_than_the_pruned_log_reloads(store: OpenStore, tmp_
         await both_ways(server, random_vector(rng), 3)
         added = [await add(other, random_vector(rng)) for _ in range(5)]
         async with other.write() as conn:
-            await vector_store.prune_log(conn, keep=1)  # the log no longer holds the first four
+            await vector_log.prune(conn, keep=1)  # the log no longer holds the first four
         query = random_vector(rng)
         kept, scanned = await both_ways(server, query, 10)
         assert {i for i, _ in kept} == {first, *added}

@@ -26,7 +26,7 @@ async def test_validation_still_uses_the_full_argument_models(settings: Settings
     assert "importance must be a number from 0 to 1" in result.content[0].text  # type: ignore[union-attr]
 
 
-async def test_an_answers_text_is_its_structured_content_as_compact_json(settings: Settings, clock: ManualClock) -> None:
+async def test_answers_carry_their_structured_content_as_compact_text(settings: Settings, clock: ManualClock) -> None:
     async with connect(settings, clock) as client:
         await client.call_tool("save_checkpoint", {"thread_id": "review", "state": {"note": "café"}})
         result = await client.call_tool("restore_checkpoint", {"thread_id": "review"})
