@@ -4,7 +4,10 @@ Runs the same `FactService.rank` the tools use, in-process with the real model o
 encrypted database; quality does not depend on the transport. Prints hit@1, hit@5 and MRR
 per query kind and overall.
 
-    HF_HUB_OFFLINE=1 python -m bench.bench_retrieval [--keyword-weight 0.8 --keyword-sharpness 4 ...]
+    HF_HUB_OFFLINE=1 python -m bench.bench_retrieval [--backend torch] [--keyword-weight 0.8 ...]
+
+`--backend torch` encodes with sentence-transformers instead of the ONNX graph: the two must
+give the same figures.
 
 All three orderings come from the same candidates (the top `candidates` of each retriever):
 vector only sorts by cosine similarity, BM25 only by keyword rank, the full ranking by score.
@@ -81,12 +84,15 @@ async def evaluate(encoder: Encoder, ranking: dict[str, Any], data: dict[str, An
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     defaults = Settings(user="eval").ranking
+    parser.add_argument("--backend", choices=["onnx", "torch"], default="onnx", help="How the model encodes.")
     for name, value in defaults.model_dump().items():
         parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
     args = parser.parse_args()
     base = {name: getattr(args, name) for name in defaults.model_dump()}
+    print(f"backend: {args.backend}")
     data = json.loads(DATA.read_text())
-    encoder = load_encoder(Settings(user="eval").embeddings)
+    embeddings = Settings.model_validate({"user": "eval", "embeddings": {"backend": args.backend}}).embeddings
+    encoder = load_encoder(embeddings)
     results = await evaluate(encoder, base, data)
     rows = []
     for label, by_kind in results.items():
